@@ -1,0 +1,129 @@
+//! An in-memory [`Store`], for the engine's own tests and the toy example.
+//!
+//! It is complete (lookup, record, blobs, materialize) but keeps everything in a map and
+//! counts calls, so tests can assert exactly what the engine asked of the store.
+
+use std::collections::HashMap;
+use std::io::Write;
+use std::path::Path;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+
+use crate::digest::{ActionKey, BlobDigest};
+use crate::store::{ActionResult, BlobWriter, OutputFile, Store, StoreError};
+
+/// A store in memory.
+#[derive(Default)]
+pub struct MemStore {
+    blobs: Arc<Mutex<HashMap<BlobDigest, Vec<u8>>>>,
+    actions: Mutex<HashMap<ActionKey, ActionResult>>,
+    /// Number of `lookup` calls so far.
+    pub lookups: AtomicUsize,
+    /// Number of `materialize` calls so far.
+    pub materializations: AtomicUsize,
+}
+
+impl MemStore {
+    /// Removes every recorded action (blobs stay), as if the action cache were cleared.
+    pub fn forget_actions(&self) {
+        if let Ok(mut a) = self.actions.lock() {
+            a.clear();
+        }
+    }
+
+    /// The bytes of a blob.
+    pub fn blob(&self, d: &BlobDigest) -> Option<Vec<u8>> {
+        self.blobs.lock().ok()?.get(d).cloned()
+    }
+}
+
+fn poisoned() -> StoreError {
+    StoreError::Other("memory store lock poisoned".into())
+}
+
+impl Store for MemStore {
+    fn lookup(&self, key: &ActionKey) -> Result<Option<ActionResult>, StoreError> {
+        self.lookups.fetch_add(1, Ordering::Relaxed);
+        Ok(self
+            .actions
+            .lock()
+            .map_err(|_| poisoned())?
+            .get(key)
+            .cloned())
+    }
+
+    fn contains(&self, key: &ActionKey) -> Result<bool, StoreError> {
+        Ok(self
+            .actions
+            .lock()
+            .map_err(|_| poisoned())?
+            .contains_key(key))
+    }
+
+    fn record(&self, key: &ActionKey, result: &ActionResult) -> Result<(), StoreError> {
+        let blobs = self.blobs.lock().map_err(|_| poisoned())?;
+        if let Some(o) = result
+            .outputs
+            .values()
+            .find(|o| !blobs.contains_key(&o.digest))
+        {
+            return Err(StoreError::MissingBlob(o.digest));
+        }
+        drop(blobs);
+        self.actions
+            .lock()
+            .map_err(|_| poisoned())?
+            .insert(*key, result.clone());
+        Ok(())
+    }
+
+    fn blob_writer(&self) -> Result<Box<dyn BlobWriter>, StoreError> {
+        Ok(Box::new(MemBlobWriter {
+            blobs: self.blobs.clone(),
+            buf: Vec::new(),
+        }))
+    }
+
+    fn materialize(&self, file: &OutputFile, dest: &Path) -> Result<(), StoreError> {
+        self.materializations.fetch_add(1, Ordering::Relaxed);
+        let bytes = self
+            .blob(&file.digest)
+            .ok_or(StoreError::MissingBlob(file.digest))?;
+        crate::fsutil::write_atomic(dest, &bytes).map_err(|source| StoreError::Io {
+            path: dest.to_path_buf(),
+            source,
+        })
+    }
+}
+
+/// Buffers a blob until commit.
+struct MemBlobWriter {
+    blobs: Arc<Mutex<HashMap<BlobDigest, Vec<u8>>>>,
+    buf: Vec<u8>,
+}
+
+impl Write for MemBlobWriter {
+    fn write(&mut self, data: &[u8]) -> std::io::Result<usize> {
+        self.buf.extend_from_slice(data);
+        Ok(data.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl BlobWriter for MemBlobWriter {
+    fn commit(self: Box<Self>, executable: bool) -> Result<OutputFile, StoreError> {
+        let digest = BlobDigest::of_bytes(&self.buf);
+        let size = self.buf.len() as u64;
+        self.blobs
+            .lock()
+            .map_err(|_| poisoned())?
+            .insert(digest, self.buf);
+        Ok(OutputFile {
+            digest,
+            size,
+            executable,
+        })
+    }
+}

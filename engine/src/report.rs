@@ -1,0 +1,124 @@
+//! What a run reports: one [`StepReport`] per step, and the [`Event`]s a CLI renders live.
+
+use std::time::Duration;
+
+use crate::digest::{ActionKey, Digest};
+use crate::explain::Reason;
+
+/// How a step ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StepStatus {
+    /// A source value was computed (hashed through the stat cache).
+    Source,
+    /// Same key as the last build; nothing was read from the cache.
+    UpToDate,
+    /// The result was taken from the store.
+    Cached,
+    /// The action ran (build), and its result was stored.
+    Ran,
+    /// Plan only: the action is not cached and a build would run it.
+    WouldRun,
+    /// Plan only: the key depends on the output of a step that has not run yet.
+    Pending,
+    /// An input cannot be resolved now; the message says why.
+    Unresolved(String),
+    /// The step failed; the message says why and what to do.
+    Failed(String),
+    /// Not evaluated because a dependency failed or was unresolved.
+    Skipped,
+}
+
+impl StepStatus {
+    /// A short lower-case word for tables and JSON.
+    pub fn word(&self) -> &'static str {
+        match self {
+            StepStatus::Source => "hashed",
+            StepStatus::UpToDate => "up-to-date",
+            StepStatus::Cached => "cached",
+            StepStatus::Ran => "ran",
+            StepStatus::WouldRun => "not-cached",
+            StepStatus::Pending => "pending",
+            StepStatus::Unresolved(_) => "unresolved",
+            StepStatus::Failed(_) => "failed",
+            StepStatus::Skipped => "skipped",
+        }
+    }
+
+    /// Whether this status fails a build.
+    pub fn is_failure(&self) -> bool {
+        matches!(
+            self,
+            StepStatus::Failed(_) | StepStatus::Unresolved(_) | StepStatus::Skipped
+        )
+    }
+
+    /// Whether the result is (now) in the local cache or the tree is current.
+    pub fn is_cached(&self) -> bool {
+        matches!(
+            self,
+            StepStatus::UpToDate | StepStatus::Cached | StepStatus::Ran
+        )
+    }
+}
+
+/// The outcome of one step.
+#[derive(Debug, Clone)]
+pub struct StepReport {
+    /// The step's id.
+    pub id: String,
+    /// Its kind.
+    pub kind: String,
+    /// Ids of its dependencies.
+    pub deps: Vec<String>,
+    /// The action key, when the step is an action whose inputs are all known.
+    pub key: Option<ActionKey>,
+    /// The source digest, for source steps.
+    pub source_digest: Option<Digest>,
+    /// How it ended.
+    pub status: StepStatus,
+    /// Why.
+    pub reason: Reason,
+    /// Wall time spent on this step.
+    pub duration: Duration,
+}
+
+/// A live event for progress display.
+#[derive(Debug)]
+pub enum Event<'a> {
+    /// A step began evaluating.
+    Started {
+        /// The step's id.
+        id: &'a str,
+        /// Its kind.
+        kind: &'a str,
+    },
+    /// A step ended.
+    Finished(&'a StepReport),
+}
+
+/// Receives events from worker threads.
+pub trait EventSink: Sync {
+    /// Called for each event, from any thread.
+    fn event(&self, event: Event<'_>);
+}
+
+/// An event sink that drops everything.
+pub struct NoEvents;
+
+impl EventSink for NoEvents {
+    fn event(&self, _: Event<'_>) {}
+}
+
+/// The whole run.
+#[derive(Debug, Clone)]
+pub struct RunReport {
+    /// One report per step, in topological order.
+    pub steps: Vec<StepReport>,
+}
+
+impl RunReport {
+    /// Whether every step succeeded (for a build) or was evaluable (for a plan).
+    pub fn succeeded(&self) -> bool {
+        !self.steps.iter().any(|s| s.status.is_failure())
+    }
+}

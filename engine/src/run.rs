@@ -1,0 +1,389 @@
+//! Running a graph: the parallel scheduler and the per-step decision.
+//!
+//! Workers (at most `jobs`) take ready steps; a step is ready when all its dependencies have
+//! finished. For each step the decision is, in order (each branch records its [`Reason`]):
+//! 1. a dependency failed, is unresolved, or (plan) pending -> the step is not evaluated;
+//! 2. `prepare` -> a source value (hashed now), or an action and its key;
+//! 3. key equals the last build's and the materialized outputs are intact -> up to date,
+//!    without touching the store;
+//! 4. the store has the key -> cached (materialize);
+//! 5. plan -> would run; build -> execute, record, materialize.
+//!
+//! Early cutoff needs no code: a dependent's key is made of its dependencies' output
+//! digests, so a re-run that produced identical bytes leaves it unchanged.
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::{Arc, Condvar, Mutex};
+use std::time::Instant;
+
+use crate::explain::{Reason, action_changes, tree_changes};
+use crate::graph::Graph;
+use crate::report::{Event, EventSink, RunReport, StepReport, StepStatus};
+use crate::state::{MaterializedFile, StateDir, StepState};
+use crate::step::{DepValues, ExecContext, Prepared, SourceValue, Step, StepError, Value};
+use crate::store::{ActionResult, Store};
+
+/// Whether to execute actions.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    /// Resolve keys and look up the cache; run nothing, write nothing.
+    Plan,
+    /// Run what is not cached and materialize outputs.
+    Build,
+}
+
+/// Everything a run needs besides the graph.
+pub struct RunConfig<'a> {
+    /// Plan or build.
+    pub mode: Mode,
+    /// Maximum steps evaluated at once (at least 1).
+    pub jobs: usize,
+    /// The store.
+    pub store: &'a dyn Store,
+    /// The project's state directory.
+    pub state: &'a StateDir,
+    /// Where live events go.
+    pub events: &'a dyn EventSink,
+}
+
+struct Outcome {
+    report: StepReport,
+    value: Option<Arc<Value>>,
+}
+
+struct Sched {
+    waiting_on: Vec<usize>,
+    ready: VecDeque<usize>,
+    outcomes: Vec<Option<Outcome>>,
+    finished: usize,
+}
+
+/// Runs `graph`. Step failures are reported in the result, never as `Err`.
+pub fn run(graph: &Graph, cfg: &RunConfig<'_>) -> RunReport {
+    let n = graph.steps.len();
+    let waiting_on: Vec<usize> = graph.deps.iter().map(Vec::len).collect();
+    let ready = graph
+        .order
+        .iter()
+        .copied()
+        .filter(|&i| waiting_on[i] == 0)
+        .collect();
+    let sched = Mutex::new(Sched {
+        waiting_on,
+        ready,
+        outcomes: (0..n).map(|_| None).collect(),
+        finished: 0,
+    });
+    let wake = Condvar::new();
+    std::thread::scope(|s| {
+        for _ in 0..cfg.jobs.clamp(1, n.max(1)) {
+            s.spawn(|| worker(graph, cfg, &sched, &wake));
+        }
+    });
+    let mut sched = sched.into_inner().unwrap_or_else(|e| e.into_inner());
+    let steps = graph
+        .order
+        .iter()
+        .filter_map(|&i| sched.outcomes[i].take().map(|o| o.report))
+        .collect();
+    RunReport { steps }
+}
+
+fn worker(graph: &Graph, cfg: &RunConfig<'_>, sched: &Mutex<Sched>, wake: &Condvar) {
+    let n = graph.steps.len();
+    loop {
+        let (i, deps) = {
+            let Ok(mut s) = sched.lock() else { return };
+            loop {
+                if s.finished == n {
+                    return;
+                }
+                if let Some(i) = s.ready.pop_front() {
+                    let deps: Vec<(usize, Option<Arc<Value>>)> = graph.deps[i]
+                        .iter()
+                        .map(|&d| (d, s.outcomes[d].as_ref().and_then(|o| o.value.clone())))
+                        .collect();
+                    break (i, deps);
+                }
+                s = match wake.wait(s) {
+                    Ok(s) => s,
+                    Err(_) => return,
+                };
+            }
+        };
+        let outcome = evaluate(graph, i, &deps, cfg);
+        let Ok(mut s) = sched.lock() else { return };
+        s.outcomes[i] = Some(outcome);
+        s.finished += 1;
+        for &d in &graph.dependents[i] {
+            s.waiting_on[d] -= 1;
+            if s.waiting_on[d] == 0 {
+                s.ready.push_back(d);
+            }
+        }
+        wake.notify_all();
+    }
+}
+
+fn evaluate(
+    graph: &Graph,
+    i: usize,
+    deps: &[(usize, Option<Arc<Value>>)],
+    cfg: &RunConfig<'_>,
+) -> Outcome {
+    let step = &graph.steps[i];
+    cfg.events.event(Event::Started {
+        id: step.id(),
+        kind: step.kind(),
+    });
+    let start = Instant::now();
+    let mut report = StepReport {
+        id: step.id().to_string(),
+        kind: step.kind().to_string(),
+        deps: step.deps().to_vec(),
+        key: None,
+        source_digest: None,
+        status: StepStatus::Skipped,
+        reason: Reason::NotEvaluated(String::new()),
+        duration: Default::default(),
+    };
+    let value = match collect_deps(graph, deps, cfg.mode) {
+        Ok(values) => decide(step.as_ref(), &values, cfg, &mut report),
+        Err((status, why)) => {
+            report.status = status;
+            report.reason = Reason::NotEvaluated(why);
+            None
+        }
+    };
+    report.duration = start.elapsed();
+    cfg.events.event(Event::Finished(&report));
+    Outcome { report, value }
+}
+
+/// The dependencies' values, or why the step cannot be evaluated.
+fn collect_deps<'g>(
+    graph: &'g Graph,
+    deps: &[(usize, Option<Arc<Value>>)],
+    mode: Mode,
+) -> Result<DepValues<'g>, (StepStatus, String)> {
+    let mut values = HashMap::new();
+    for (d, v) in deps {
+        let id = graph.steps[*d].id();
+        match v {
+            Some(v) => {
+                values.insert(id, v.clone());
+            }
+            None if mode == Mode::Plan => {
+                return Err((
+                    StepStatus::Pending,
+                    format!("waits for the output of `{id}`"),
+                ));
+            }
+            None => return Err((StepStatus::Skipped, format!("`{id}` did not succeed"))),
+        }
+    }
+    Ok(DepValues { values })
+}
+
+fn decide(
+    step: &dyn Step,
+    deps: &DepValues<'_>,
+    cfg: &RunConfig<'_>,
+    report: &mut StepReport,
+) -> Option<Arc<Value>> {
+    let prev = cfg.state.load(step.id());
+    match step.prepare(deps) {
+        Err(e) => {
+            fail(report, e);
+            None
+        }
+        Ok(Prepared::Source(sv)) => Some(Arc::new(source(step, sv, &prev, cfg, report))),
+        Ok(Prepared::Action(action)) => {
+            let key = action.key();
+            report.key = Some(key);
+            let result = action_step(step, deps, &action, &prev, cfg, report)?;
+            Some(Arc::new(Value::Action { key, result }))
+        }
+    }
+}
+
+fn fail(report: &mut StepReport, e: StepError) {
+    report.status = match e {
+        StepError::Unresolved(why) => StepStatus::Unresolved(why),
+        other => StepStatus::Failed(other.to_string()),
+    };
+    report.reason = Reason::NotEvaluated(report.status.word().to_string());
+}
+
+fn source(
+    step: &dyn Step,
+    sv: SourceValue,
+    prev: &StepState,
+    cfg: &RunConfig<'_>,
+    report: &mut StepReport,
+) -> Value {
+    report.status = StepStatus::Source;
+    report.source_digest = Some(sv.digest);
+    let changes = match (&prev.source_digest, &sv.tree) {
+        (Some(old), _) if *old == sv.digest => Vec::new(),
+        (Some(old), Some(tree)) => tree_changes(cfg.state.load_tree(old).as_ref(), old, tree),
+        (Some(old), None) => vec![format!("digest changed from {}", &old.to_hex()[..12])],
+        (None, _) => Vec::new(),
+    };
+    report.reason = Reason::Source {
+        changes,
+        first: prev.source_digest.is_none(),
+    };
+    if cfg.mode == Mode::Build && prev.source_digest != Some(sv.digest) {
+        if let Some(tree) = &sv.tree {
+            let _ = cfg.state.save_tree(tree, prev.source_digest.as_ref());
+        }
+        let new = StepState {
+            source_digest: Some(sv.digest),
+            ..StepState::default()
+        };
+        let _ = cfg.state.save(step.id(), prev, &new);
+    }
+    Value::Source(sv)
+}
+
+fn action_step(
+    step: &dyn Step,
+    deps: &DepValues<'_>,
+    action: &crate::action::Action,
+    prev: &StepState,
+    cfg: &RunConfig<'_>,
+    report: &mut StepReport,
+) -> Option<ActionResult> {
+    let key = action.key();
+    let changes = match &prev.action {
+        Some(old) => action_changes(old, action),
+        None => Vec::new(),
+    };
+    // 3. Up to date: same key, outputs intact. The store is not consulted.
+    if prev.key == Some(key) {
+        if let Some(result) = &prev.result {
+            if outputs_intact(step, result, prev) {
+                report.status = StepStatus::UpToDate;
+                report.reason = Reason::UpToDate;
+                return Some(result.clone());
+            }
+        }
+    }
+    // 4. Cached.
+    let found = match cfg.mode {
+        Mode::Plan => match cfg.store.contains(&key) {
+            Ok(true) => cfg.store.lookup(&key),
+            other => other.map(|_| None),
+        },
+        Mode::Build => cfg.store.lookup(&key),
+    };
+    let found = match found {
+        Ok(f) => f,
+        Err(e) => {
+            fail(report, e.into());
+            return None;
+        }
+    };
+    let (result, status, reason) = match (found, cfg.mode) {
+        (Some(r), _) => (r, StepStatus::Cached, Reason::FoundInCache { changes }),
+        (None, Mode::Plan) => {
+            report.status = StepStatus::WouldRun;
+            report.reason = Reason::NotCached {
+                first_build: prev.action.is_none(),
+                changes,
+            };
+            return None;
+        }
+        (None, Mode::Build) => match execute(step, deps, key, cfg) {
+            Ok(r) => (
+                r,
+                StepStatus::Ran,
+                Reason::NotCached {
+                    first_build: prev.action.is_none(),
+                    changes,
+                },
+            ),
+            Err(e) => {
+                fail(report, e);
+                return None;
+            }
+        },
+    };
+    report.reason = reason;
+    if cfg.mode == Mode::Build {
+        if let Err(e) = finish_build(step, action, &result, prev, cfg) {
+            fail(report, e);
+            return None;
+        }
+    }
+    report.status = status;
+    Some(result)
+}
+
+fn execute(
+    step: &dyn Step,
+    deps: &DepValues<'_>,
+    key: crate::digest::ActionKey,
+    cfg: &RunConfig<'_>,
+) -> Result<ActionResult, StepError> {
+    let ctx = ExecContext {
+        store: cfg.store,
+        jobs: cfg.jobs,
+    };
+    let result = step.execute(deps, &ctx)?;
+    cfg.store.record(&key, &result)?;
+    Ok(result)
+}
+
+fn outputs_intact(step: &dyn Step, result: &ActionResult, prev: &StepState) -> bool {
+    step.materialize().iter().all(|m| {
+        let Some(out) = result.outputs.get(&m.output) else {
+            return false;
+        };
+        prev.materialized
+            .iter()
+            .any(|f| f.dest == m.dest && f.is_intact(&out.digest))
+    })
+}
+
+/// Materializes outputs that are not intact and records the new state.
+fn finish_build(
+    step: &dyn Step,
+    action: &crate::action::Action,
+    result: &ActionResult,
+    prev: &StepState,
+    cfg: &RunConfig<'_>,
+) -> Result<(), StepError> {
+    let mut materialized = Vec::new();
+    for m in step.materialize() {
+        let out = result
+            .outputs
+            .get(&m.output)
+            .ok_or_else(|| StepError::Failed(format!("internal: no output `{}`", m.output)))?;
+        let kept = prev
+            .materialized
+            .iter()
+            .find(|f| f.dest == m.dest && f.is_intact(&out.digest));
+        let file = match kept {
+            Some(f) => f.clone(),
+            None => {
+                cfg.store.materialize(out, &m.dest)?;
+                MaterializedFile::stat(&m.dest, out.digest).map_err(|e| {
+                    StepError::Failed(format!("cannot stat {}: {e}", m.dest.display()))
+                })?
+            }
+        };
+        materialized.push(file);
+    }
+    let new = StepState {
+        key: Some(action.key()),
+        action: Some(action.clone()),
+        result: Some(result.clone()),
+        source_digest: None,
+        materialized,
+    };
+    cfg.state
+        .save(step.id(), prev, &new)
+        .map_err(|e| StepError::Failed(format!("cannot write build state: {e}")))
+}

@@ -1,0 +1,323 @@
+//! Building a [`Tree`] from a directory on disk, hashing through the [`StatCache`].
+//!
+//! The walk never follows symlinks. Regular files are hashed in parallel (rayon), large ones
+//! memory-mapped and hashed with BLAKE3's own multithreading, exactly as `b3sum` does.
+//! Files whose stat matches the stat cache are not read at all. Files with more than one link
+//! inside the tree become a hard-link group (see [`crate::tree`]). Device nodes, sockets and
+//! FIFOs are an error naming the path: kiln's artifacts cannot hold them reproducibly.
+
+use std::collections::HashMap;
+use std::fs::Metadata;
+use std::os::unix::fs::{FileTypeExt, MetadataExt};
+use std::path::{Path, PathBuf};
+
+use rayon::prelude::*;
+
+use crate::digest::BlobDigest;
+use crate::statcache::{StatCache, StatKey};
+use crate::tree::{EntryKind, Tree, TreeEntry, TreeError};
+
+/// Files at least this large are memory-mapped and hashed with several threads.
+const MMAP_THRESHOLD: u64 = 1 << 20;
+
+/// Why a directory could not be turned into a tree.
+#[derive(Debug, thiserror::Error)]
+pub enum ScanError {
+    /// An I/O error reading `path`.
+    #[error("cannot read {path}: {source}")]
+    Io {
+        /// The path being read.
+        path: PathBuf,
+        /// The underlying error.
+        source: std::io::Error,
+    },
+    /// A file type that trees cannot hold.
+    #[error(
+        "{path} is a {kind}; only directories, regular files and symlinks can go into a tree — remove it or move it out of the directory"
+    )]
+    Unsupported {
+        /// The offending path.
+        path: PathBuf,
+        /// What it is (`character device`, `socket`, ...).
+        kind: &'static str,
+    },
+    /// A path that is not valid UTF-8.
+    #[error("{0} has a name that is not valid UTF-8; rename it")]
+    NonUtf8(PathBuf),
+    /// The root is not a directory.
+    #[error("{0} is not a directory")]
+    NotADirectory(PathBuf),
+    /// The listing broke a tree invariant (should not happen for a real directory).
+    #[error("internal: {0}")]
+    Tree(#[from] TreeError),
+}
+
+/// Counters from one scan, for benchmarks and `--explain`.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct ScanStats {
+    /// Entries in the tree.
+    pub entries: usize,
+    /// Regular files whose content was read and hashed.
+    pub hashed_files: usize,
+    /// Bytes hashed.
+    pub hashed_bytes: u64,
+}
+
+struct Found {
+    rel: String,
+    meta: Metadata,
+}
+
+/// Scans `root` into a tree. The root itself is not an entry.
+pub fn scan_dir(root: &Path, cache: &StatCache) -> Result<(Tree, ScanStats), ScanError> {
+    let meta = std::fs::metadata(root).map_err(|source| ScanError::Io {
+        path: root.to_path_buf(),
+        source,
+    })?;
+    if !meta.is_dir() {
+        return Err(ScanError::NotADirectory(root.to_path_buf()));
+    }
+    let found = walk(root)?;
+    let digests = hash_files(root, &found, cache)?;
+    let mut stats = ScanStats {
+        entries: found.len(),
+        ..ScanStats::default()
+    };
+    let mut groups: HashMap<(u64, u64), String> = HashMap::new();
+    let mut entries = Vec::with_capacity(found.len());
+    for (f, d) in found.iter().zip(digests) {
+        let kind = entry_kind(root, f, d, &mut groups, &mut stats)?;
+        entries.push(TreeEntry {
+            path: f.rel.clone(),
+            kind,
+        });
+    }
+    Ok((Tree::new(entries)?, stats))
+}
+
+fn walk(root: &Path) -> Result<Vec<Found>, ScanError> {
+    let mut found = Vec::new();
+    for item in walkdir::WalkDir::new(root).min_depth(1).follow_links(false) {
+        let item = item.map_err(|e| {
+            let path = e.path().unwrap_or(root).to_path_buf();
+            ScanError::Io {
+                path,
+                source: e.into(),
+            }
+        })?;
+        let rel = item
+            .path()
+            .strip_prefix(root)
+            .ok()
+            .and_then(|p| p.to_str())
+            .ok_or_else(|| ScanError::NonUtf8(item.path().to_path_buf()))?
+            .to_string();
+        let meta = item.metadata().map_err(|e| ScanError::Io {
+            path: item.path().to_path_buf(),
+            source: e.into(),
+        })?;
+        check_type(item.path(), &meta)?;
+        found.push(Found { rel, meta });
+    }
+    // Bytewise order makes hard-link groups canonical: the first sorted path owns the data.
+    found.sort_unstable_by(|a, b| a.rel.as_bytes().cmp(b.rel.as_bytes()));
+    Ok(found)
+}
+
+fn check_type(path: &Path, meta: &Metadata) -> Result<(), ScanError> {
+    let ft = meta.file_type();
+    let kind = if ft.is_char_device() {
+        "character device"
+    } else if ft.is_block_device() {
+        "block device"
+    } else if ft.is_socket() {
+        "socket"
+    } else if ft.is_fifo() {
+        "FIFO (named pipe)"
+    } else {
+        return Ok(());
+    };
+    Err(ScanError::Unsupported {
+        path: path.to_path_buf(),
+        kind,
+    })
+}
+
+/// Hashes every regular file not answered by the stat cache, in parallel.
+fn hash_files(
+    root: &Path,
+    found: &[Found],
+    cache: &StatCache,
+) -> Result<Vec<Option<(BlobDigest, bool)>>, ScanError> {
+    found
+        .par_iter()
+        .map(|f| {
+            if !f.meta.file_type().is_file() {
+                return Ok(None);
+            }
+            let path = root.join(&f.rel);
+            let key = StatKey::of(&f.meta);
+            if let Some(d) = cache.lookup(&path, &key) {
+                return Ok(Some((d, false)));
+            }
+            let d = hash_file(&path, f.meta.len()).map_err(|source| ScanError::Io {
+                path: path.clone(),
+                source,
+            })?;
+            cache.insert(&path, key, d);
+            Ok(Some((d, true)))
+        })
+        .collect()
+}
+
+/// The BLAKE3 digest of one file's content.
+pub fn hash_file(path: &Path, size: u64) -> std::io::Result<BlobDigest> {
+    let mut hasher = blake3::Hasher::new();
+    if size >= MMAP_THRESHOLD {
+        hasher.update_mmap_rayon(path)?;
+    } else {
+        let mut f = std::fs::File::open(path)?;
+        std::io::copy(&mut f, &mut hasher)?;
+    }
+    Ok(BlobDigest::from_raw(hasher.finalize().into()))
+}
+
+fn entry_kind(
+    root: &Path,
+    f: &Found,
+    digest: Option<(BlobDigest, bool)>,
+    groups: &mut HashMap<(u64, u64), String>,
+    stats: &mut ScanStats,
+) -> Result<EntryKind, ScanError> {
+    let ft = f.meta.file_type();
+    if ft.is_dir() {
+        return Ok(EntryKind::Dir);
+    }
+    if ft.is_symlink() {
+        let path = root.join(&f.rel);
+        let target = std::fs::read_link(&path).map_err(|source| ScanError::Io {
+            path: path.clone(),
+            source,
+        })?;
+        let target = target.to_str().ok_or(ScanError::NonUtf8(path))?.to_string();
+        return Ok(EntryKind::Symlink { target });
+    }
+    let Some((digest, hashed)) = digest else {
+        return Err(ScanError::Unsupported {
+            path: root.join(&f.rel),
+            kind: "file of unknown type",
+        });
+    };
+    if f.meta.nlink() > 1 {
+        let id = (f.meta.dev(), f.meta.ino());
+        if let Some(first) = groups.get(&id) {
+            return Ok(EntryKind::HardLink {
+                target: first.clone(),
+            });
+        }
+        groups.insert(id, f.rel.clone());
+    }
+    if hashed {
+        stats.hashed_files += 1;
+        stats.hashed_bytes += f.meta.len();
+    }
+    Ok(EntryKind::File {
+        digest,
+        size: f.meta.len(),
+        executable: f.meta.mode() & 0o111 != 0,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::fs::{PermissionsExt, symlink};
+
+    fn sample(root: &Path) {
+        std::fs::create_dir_all(root.join("bin")).unwrap();
+        std::fs::create_dir_all(root.join("empty")).unwrap();
+        std::fs::write(root.join("bin/app"), b"#!/bin/sh\n").unwrap();
+        std::fs::set_permissions(root.join("bin/app"), PermissionsExt::from_mode(0o755)).unwrap();
+        std::fs::write(root.join("a.txt"), b"hello").unwrap();
+        std::fs::hard_link(root.join("a.txt"), root.join("z-link.txt")).unwrap();
+        symlink("../nowhere", root.join("bin/dangling")).unwrap();
+        std::fs::write(root.join("big"), vec![7u8; 3 << 20]).unwrap();
+    }
+
+    #[test]
+    fn same_content_at_two_paths_gives_same_digest() {
+        let (a, b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+        sample(a.path());
+        sample(b.path());
+        let cache = StatCache::empty(&a.path().join("../sc-unused"));
+        let (ta, _) = scan_dir(a.path(), &cache).unwrap();
+        let (tb, _) = scan_dir(b.path(), &cache).unwrap();
+        assert_eq!(ta.digest(), tb.digest());
+        assert_eq!(
+            ta.get("z-link.txt"),
+            Some(&EntryKind::HardLink {
+                target: "a.txt".into()
+            })
+        );
+        assert_eq!(
+            ta.get("bin/dangling"),
+            Some(&EntryKind::Symlink {
+                target: "../nowhere".into()
+            })
+        );
+        assert!(matches!(
+            ta.get("bin/app"),
+            Some(EntryKind::File {
+                executable: true,
+                ..
+            })
+        ));
+        assert_eq!(ta.get("empty"), Some(&EntryKind::Dir));
+        let big = std::fs::read(a.path().join("big")).unwrap();
+        assert!(matches!(ta.get("big"),
+            Some(EntryKind::File { digest, .. }) if *digest == BlobDigest::of_bytes(&big)));
+    }
+
+    #[test]
+    fn stat_cache_avoids_rehashing_until_a_file_changes() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().join("root");
+        std::fs::create_dir(&root).unwrap();
+        std::fs::write(root.join("f"), b"one").unwrap();
+        std::fs::write(root.join("g"), b"two").unwrap();
+        let cache = StatCache::empty(&dir.path().join("sc")).with_racy_window(0);
+        let (t1, s1) = scan_dir(&root, &cache).unwrap();
+        assert_eq!(s1.hashed_files, 2);
+        let (t2, s2) = scan_dir(&root, &cache).unwrap();
+        assert_eq!(s2.hashed_files, 0, "nothing changed, nothing read");
+        assert_eq!(t1, t2);
+        std::fs::write(root.join("f"), b"uno").unwrap(); // same size, new content
+        let (t3, s3) = scan_dir(&root, &cache).unwrap();
+        assert_eq!(s3.hashed_files, 1);
+        assert_ne!(t1.digest(), t3.digest());
+    }
+
+    #[test]
+    fn racy_files_are_hashed_every_time() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("f"), b"one").unwrap();
+        let cache = StatCache::empty(&dir.path().join("../sc-racy"));
+        scan_dir(dir.path(), &cache).unwrap();
+        let (_, s) = scan_dir(dir.path(), &cache).unwrap();
+        assert_eq!(s.hashed_files, 1, "a file written just now is not trusted");
+    }
+
+    #[test]
+    fn fifo_is_an_error_naming_the_path() {
+        let dir = tempfile::tempdir().unwrap();
+        let fifo = dir.path().join("pipe");
+        let ok = std::process::Command::new("mkfifo")
+            .arg(&fifo)
+            .status()
+            .unwrap();
+        assert!(ok.success());
+        let err = scan_dir(dir.path(), &StatCache::empty(&dir.path().join("sc"))).unwrap_err();
+        let msg = err.to_string();
+        assert!(msg.contains("pipe") && msg.contains("FIFO"), "{msg}");
+    }
+}

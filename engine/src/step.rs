@@ -1,0 +1,166 @@
+//! The interface between the engine and a domain: [`Step`].
+//!
+//! A step is a node of the build graph. Given the values of its dependencies it either
+//! produces a *source value* right away (a digest of something outside the cache, such as a
+//! directory tree hashed through the stat cache; never cached, always re-evaluated cheaply),
+//! or describes an [`Action`] whose result the engine looks up in the store and runs only on
+//! a miss. Steps never see the store's lookup logic, the state files or the scheduler.
+
+use std::any::Any;
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use crate::action::Action;
+use crate::digest::{ActionKey, Digest};
+use crate::store::{ActionResult, Store, StoreError};
+use crate::tree::Tree;
+
+/// A value computed directly by a step (not cached).
+#[derive(Clone)]
+pub struct SourceValue {
+    /// What downstream actions take as the input digest.
+    pub digest: Digest,
+    /// The tree behind the digest, when there is one; explain diffs it against the last one.
+    pub tree: Option<Arc<Tree>>,
+    /// Anything else downstream steps of the same domain need (downcast with [`DepValues::data`]).
+    pub data: Option<Arc<dyn Any + Send + Sync>>,
+}
+
+impl SourceValue {
+    /// A value that is only a digest.
+    pub fn digest(digest: Digest) -> Self {
+        SourceValue {
+            digest,
+            tree: None,
+            data: None,
+        }
+    }
+}
+
+/// The value a finished step hands to its dependents.
+#[derive(Clone)]
+pub enum Value {
+    /// From [`Prepared::Source`].
+    Source(SourceValue),
+    /// From an action, run or cached.
+    Action {
+        /// The action's key.
+        key: ActionKey,
+        /// Its outputs.
+        result: ActionResult,
+    },
+}
+
+impl Value {
+    /// The digest dependents take as input: the source digest, or the digest of the outputs
+    /// (which is what makes early cutoff work).
+    pub fn digest(&self) -> Digest {
+        match self {
+            Value::Source(s) => s.digest,
+            Value::Action { result, .. } => result.outputs_digest(),
+        }
+    }
+}
+
+/// What [`Step::prepare`] decided.
+pub enum Prepared {
+    /// A value computed now; there is nothing to cache.
+    Source(SourceValue),
+    /// An action to look up and, on a miss, execute.
+    Action(Action),
+}
+
+/// The values of a step's dependencies, by step id.
+pub struct DepValues<'a> {
+    pub(crate) values: HashMap<&'a str, Arc<Value>>,
+}
+
+impl DepValues<'_> {
+    /// The value of dependency `id`.
+    pub fn get(&self, id: &str) -> Result<&Value, StepError> {
+        self.values
+            .get(id)
+            .map(|v| v.as_ref())
+            .ok_or_else(|| StepError::Failed(format!("internal: `{id}` is not a dependency")))
+    }
+
+    /// The input digest of dependency `id`.
+    pub fn digest(&self, id: &str) -> Result<Digest, StepError> {
+        self.get(id).map(Value::digest)
+    }
+
+    /// The domain data attached to a source dependency.
+    pub fn data<T: Any + Send + Sync>(&self, id: &str) -> Result<&T, StepError> {
+        match self.get(id)? {
+            Value::Source(SourceValue { data: Some(d), .. }) => d
+                .downcast_ref::<T>()
+                .ok_or_else(|| StepError::Failed(format!("internal: `{id}` has other data"))),
+            _ => Err(StepError::Failed(format!("internal: `{id}` has no data"))),
+        }
+    }
+
+    /// The action result of dependency `id`.
+    pub fn result(&self, id: &str) -> Result<&ActionResult, StepError> {
+        match self.get(id)? {
+            Value::Action { result, .. } => Ok(result),
+            Value::Source(_) => Err(StepError::Failed(format!(
+                "internal: `{id}` is not an action"
+            ))),
+        }
+    }
+}
+
+/// What a step may use while executing.
+pub struct ExecContext<'a> {
+    /// Where outputs go.
+    pub store: &'a dyn Store,
+    /// The job budget of the whole build.
+    pub jobs: usize,
+}
+
+/// An output to copy into the user's tree after the step succeeds (or is found cached).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Materialize {
+    /// The output's name in the [`ActionResult`].
+    pub output: String,
+    /// Where it goes.
+    pub dest: PathBuf,
+}
+
+/// A step's own failure (as opposed to an engine error such as a cycle).
+#[derive(Debug, thiserror::Error)]
+pub enum StepError {
+    /// An input cannot be resolved now (missing tool, network needed under --offline, a
+    /// feature not built yet). A plan shows it; a build fails on it.
+    #[error("unresolved: {0}")]
+    Unresolved(String),
+    /// The step ran and failed; the message says why and what to do.
+    #[error("{0}")]
+    Failed(String),
+    /// The store failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// A node of the build graph.
+pub trait Step: Send + Sync {
+    /// Unique id within the graph, e.g. `qemu-x86_64/initrd`.
+    fn id(&self) -> &str;
+    /// The kind shown to users (`rootfs`, `initrd`, `compile`, ...).
+    fn kind(&self) -> &str;
+    /// Ids of the steps whose values this one needs.
+    fn deps(&self) -> &[String];
+    /// Computes a source value or describes the action. Must be cheap and deterministic.
+    fn prepare(&self, deps: &DepValues<'_>) -> Result<Prepared, StepError>;
+    /// Runs the action described by `prepare` (only called on a cache miss, in a build).
+    fn execute(
+        &self,
+        deps: &DepValues<'_>,
+        ctx: &ExecContext<'_>,
+    ) -> Result<ActionResult, StepError>;
+    /// Outputs to copy into the user's tree. None by default.
+    fn materialize(&self) -> Vec<Materialize> {
+        Vec::new()
+    }
+}

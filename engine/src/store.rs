@@ -1,0 +1,112 @@
+//! The store interface: a content-addressed blob store plus an action cache.
+//!
+//! The engine talks to storage only through [`Store`]; the `kiln-cache` crate implements it
+//! on local disk (and later over HTTP). A cache miss is `Ok(None)`, never an error. Blobs are
+//! written through a [`BlobWriter`] that hashes while it writes, so a multi-hundred-megabyte
+//! artifact is read from disk zero extra times. Outputs reach the user's tree only through
+//! [`Store::materialize`], which copies (or reflinks) and never hard-links: a user editing a
+//! materialized file must not be able to corrupt the cache.
+
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use crate::digest::{ActionKey, BlobDigest, Digest};
+use crate::encoding::CanonicalEncoder;
+
+/// One output file of an action, as stored in the CAS.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct OutputFile {
+    /// Digest of the content.
+    pub digest: BlobDigest,
+    /// Size in bytes; checked against the stored blob on every read.
+    pub size: u64,
+    /// Whether to materialize it with the execute bits set.
+    pub executable: bool,
+}
+
+/// What an action produced.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct ActionResult {
+    /// Named output files.
+    pub outputs: BTreeMap<String, OutputFile>,
+    /// How long the action ran, in milliseconds (informational; not part of any digest).
+    pub duration_ms: u64,
+}
+
+impl ActionResult {
+    /// The digest of the outputs alone (names, digests, sizes, exec bits), which downstream
+    /// actions take as their input. Because it ignores duration, a re-run that produces the
+    /// same bytes yields the same digest: that is early cutoff.
+    pub fn outputs_digest(&self) -> Digest {
+        let mut enc = CanonicalEncoder::new("kiln/outputs/v1");
+        enc.u64(self.outputs.len() as u64);
+        for (name, o) in &self.outputs {
+            enc.str(name)
+                .digest(&o.digest.raw())
+                .u64(o.size)
+                .tag(o.executable as u8);
+        }
+        enc.finish()
+    }
+}
+
+/// A store failure (I/O, corruption that cannot be repaired by treating it as a miss).
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// An I/O error on a path inside the store.
+    #[error("cache I/O error at {path}: {source}")]
+    Io {
+        /// The file or directory involved.
+        path: PathBuf,
+        /// The underlying error.
+        source: std::io::Error,
+    },
+    /// A blob that an action result names is not in the store.
+    #[error("blob {0} is missing from the cache")]
+    MissingBlob(BlobDigest),
+    /// Anything else, described.
+    #[error("{0}")]
+    Other(String),
+}
+
+/// A blob being written into the store. Dropping it without [`BlobWriter::commit`] discards
+/// the partial data; nothing half-written is ever visible under a digest.
+pub trait BlobWriter: Write + Send {
+    /// Finishes the blob: its digest is that of all bytes written.
+    fn commit(self: Box<Self>, executable: bool) -> Result<OutputFile, StoreError>;
+}
+
+/// A content-addressed store plus an action cache.
+pub trait Store: Send + Sync {
+    /// The result recorded under `key`, if present and all its blobs are present with the
+    /// recorded sizes. A damaged entry is dropped and reported as a miss.
+    fn lookup(&self, key: &ActionKey) -> Result<Option<ActionResult>, StoreError>;
+
+    /// Whether a result for `key` is recorded, without checking its blobs (cheap; for plans).
+    fn contains(&self, key: &ActionKey) -> Result<bool, StoreError>;
+
+    /// Records `result` under `key`. Every blob it names must already be in the store.
+    fn record(&self, key: &ActionKey, result: &ActionResult) -> Result<(), StoreError>;
+
+    /// Starts writing a new blob.
+    fn blob_writer(&self) -> Result<Box<dyn BlobWriter>, StoreError>;
+
+    /// Copies a file into the store (hashing it on the way).
+    fn put_file(&self, path: &Path, executable: bool) -> Result<OutputFile, StoreError> {
+        let mut src = std::fs::File::open(path).map_err(|source| StoreError::Io {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        let mut w = self.blob_writer()?;
+        std::io::copy(&mut src, &mut w).map_err(|source| StoreError::Io {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        w.commit(executable)
+    }
+
+    /// Writes the blob `file` to `dest` (copy or reflink, never a hard link) atomically:
+    /// a temporary file beside `dest`, then a rename.
+    fn materialize(&self, file: &OutputFile, dest: &Path) -> Result<(), StoreError>;
+}
