@@ -1,1 +1,37 @@
-fn main() {}
+//! The `kiln` binary: parses the command line and calls into the library crates.
+//!
+//! Architecture invariant: only this crate knows argv, the terminal, JSON output and exit
+//! codes (0 ok, 1 failure, 2 invalid input or usage).
+
+mod build;
+mod cache;
+mod cli;
+mod error;
+mod plan;
+mod render;
+mod session;
+
+use clap::Parser;
+
+use cli::{Cli, Command};
+use error::CliError;
+
+fn main() {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            // Help and --version go to stdout with status 0; usage errors exit 2.
+            let _ = e.print();
+            std::process::exit(if e.use_stderr() { 2 } else { 0 });
+        }
+    };
+    let result: Result<(), CliError> = match &cli.command {
+        Command::Build(a) => build::build(a),
+        Command::Plan(a) => plan::plan(a),
+        Command::Cache { command } => cache::cache(command),
+    };
+    if let Err(e) = result {
+        e.report();
+        std::process::exit(e.exit_code());
+    }
+}

@@ -70,6 +70,16 @@ struct Found {
 
 /// Scans `root` into a tree. The root itself is not an entry.
 pub fn scan_dir(root: &Path, cache: &StatCache) -> Result<(Tree, ScanStats), ScanError> {
+    scan_dir_skipping(root, cache, &[])
+}
+
+/// Like [`scan_dir`], leaving out every entry (and everything below it) whose file name is
+/// in `skip` (e.g. `.git` for a source checkout).
+pub fn scan_dir_skipping(
+    root: &Path,
+    cache: &StatCache,
+    skip: &[&str],
+) -> Result<(Tree, ScanStats), ScanError> {
     let meta = std::fs::metadata(root).map_err(|source| ScanError::Io {
         path: root.to_path_buf(),
         source,
@@ -77,7 +87,7 @@ pub fn scan_dir(root: &Path, cache: &StatCache) -> Result<(Tree, ScanStats), Sca
     if !meta.is_dir() {
         return Err(ScanError::NotADirectory(root.to_path_buf()));
     }
-    let found = walk(root)?;
+    let found = walk(root, skip)?;
     let digests = hash_files(root, &found, cache)?;
     let mut stats = ScanStats {
         entries: found.len(),
@@ -95,9 +105,14 @@ pub fn scan_dir(root: &Path, cache: &StatCache) -> Result<(Tree, ScanStats), Sca
     Ok((Tree::new(entries)?, stats))
 }
 
-fn walk(root: &Path) -> Result<Vec<Found>, ScanError> {
+fn walk(root: &Path, skip: &[&str]) -> Result<Vec<Found>, ScanError> {
     let mut found = Vec::new();
-    for item in walkdir::WalkDir::new(root).min_depth(1).follow_links(false) {
+    let walker = walkdir::WalkDir::new(root)
+        .min_depth(1)
+        .follow_links(false)
+        .into_iter()
+        .filter_entry(|e| !skip.iter().any(|s| e.file_name() == *s));
+    for item in walker {
         let item = item.map_err(|e| {
             let path = e.path().unwrap_or(root).to_path_buf();
             ScanError::Io {

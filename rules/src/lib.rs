@@ -1,0 +1,10 @@
+//! kiln's Unikraft domain: the Kraftfile model and parser, the plan, and the build steps.
+
+pub mod diag;
+pub mod initrd;
+pub mod kraftfile;
+pub mod kconfig;
+pub mod plan;
+pub mod project;
+pub mod select;
+pub mod steps;

@@ -1,0 +1,281 @@
+//! Planning: a project and the selected targets become the engine's step graph.
+//!
+//! Per project: `rootfs` and `initrd` (shared by all targets: the archive does not depend
+//! on the architecture; it is copied to `initramfs-<arch>.cpio` for each), and one
+//! `sources/<component>` step per component. Per target: `<target>/kconfig`,
+//! `<target>/compile` and, when the kernel embeds its initrd, `<target>/embed`.
+//! Invalid inputs (a rootfs path that does not exist) are [`Diagnostic`]s; inputs that can
+//! only not be resolved *now* become unresolved steps. This module runs nothing.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use kiln_engine::statcache::StatCache;
+use kiln_engine::step::Step;
+
+use crate::diag::Diagnostic;
+use crate::kconfig;
+use crate::kraftfile::{Component, Target};
+use crate::project::Project;
+use crate::select::{TargetFilter, select_targets};
+use crate::steps::initrd::InitrdStep;
+use crate::steps::kernel::{KernelStep, SourceLocation, SourcesStep};
+use crate::steps::rootfs::{RootfsKind, RootfsStep};
+
+/// How to plan.
+#[derive(Debug, Clone, Default)]
+pub struct PlanOptions {
+    /// Which targets.
+    pub filter: TargetFilter,
+    /// Never touch the network.
+    pub offline: bool,
+    /// The mtime written into archives (SOURCE_DATE_EPOCH, or 0).
+    pub source_date_epoch: u32,
+}
+
+/// One selected target and the ids of every step it needs, dependencies first.
+#[derive(Debug, Clone)]
+pub struct PlannedTarget {
+    /// The target as the Kraftfile (or the runtime default) gives it.
+    pub target: Target,
+    /// Its canonical name.
+    pub name: String,
+    /// Step ids, in dependency order.
+    pub steps: Vec<String>,
+}
+
+/// The graph for a build.
+pub struct BuildPlan {
+    /// Selected targets.
+    pub targets: Vec<PlannedTarget>,
+    /// All steps.
+    pub steps: Vec<Arc<dyn Step>>,
+    /// The stat cache the steps hash through (save it after a build).
+    pub stat_cache: Arc<StatCache>,
+    /// Whether any step compiles a kernel.
+    pub builds_kernel: bool,
+}
+
+/// The step id of the rootfs source.
+pub const ROOTFS: &str = "rootfs";
+/// The step id of the initrd archive.
+pub const INITRD: &str = "initrd";
+
+/// Plans `project` for the targets `opts` selects.
+pub fn plan(
+    project: &Project,
+    opts: &PlanOptions,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Result<BuildPlan, Diagnostic> {
+    let targets = select_targets(project, &opts.filter)?;
+    let stat_cache = Arc::new(StatCache::load(&project.state_dir().join("statcache")));
+    let mut steps: Vec<Arc<dyn Step>> = Vec::new();
+    let mut shared = Vec::new();
+    if let Some(kind) = rootfs_kind(project)? {
+        let mut archs: Vec<_> = targets.iter().map(|t| t.arch).collect();
+        archs.sort();
+        archs.dedup();
+        let outdir = project.outdir();
+        steps.push(Arc::new(RootfsStep {
+            id: ROOTFS.into(),
+            kind,
+            stat_cache: stat_cache.clone(),
+        }));
+        steps.push(Arc::new(InitrdStep {
+            id: INITRD.into(),
+            deps: vec![ROOTFS.into()],
+            mtime: opts.source_date_epoch,
+            dests: archs
+                .iter()
+                .map(|a| outdir.join(format!("initramfs-{a}.cpio")))
+                .collect(),
+        }));
+        shared.extend([ROOTFS.to_string(), INITRD.to_string()]);
+    }
+    let builds_kernel = project.builds_kernel();
+    let sources = if builds_kernel {
+        source_steps(project, opts, &stat_cache, &mut steps)
+    } else {
+        Vec::new()
+    };
+    let mut planned = Vec::new();
+    for t in targets {
+        let name = t.canonical_name();
+        let mut ids = sources.clone();
+        ids.extend(shared.iter().cloned());
+        if builds_kernel {
+            ids.extend(kernel_steps(project, &t, &name, &sources, env, &mut steps));
+        }
+        planned.push(PlannedTarget {
+            target: t,
+            name,
+            steps: ids,
+        });
+    }
+    Ok(BuildPlan {
+        targets: planned,
+        steps,
+        stat_cache,
+        builds_kernel,
+    })
+}
+
+fn rootfs_kind(project: &Project) -> Result<Option<RootfsKind>, Diagnostic> {
+    let Some(rootfs) = &project.kraftfile.rootfs else {
+        return Ok(None);
+    };
+    let path = project.kraftfile_dir().join(&rootfs.value);
+    let at = |msg: String| {
+        let text = std::fs::read_to_string(&project.kraftfile.path).unwrap_or_default();
+        let width = rootfs.value.chars().count() as u32;
+        Diagnostic::new(&project.kraftfile.path, msg).at(rootfs.pos, width, &text)
+    };
+    let meta = std::fs::metadata(&path).map_err(|e| {
+        at(format!("rootfs `{}` cannot be read: {e}", rootfs.value))
+            .with_note(format!("resolved to {}", path.display()))
+            .with_help("point `rootfs:` at a directory or a cpio archive, relative to the Kraftfile")
+    })?;
+    if meta.is_dir() {
+        return Ok(Some(RootfsKind::Dir(path)));
+    }
+    let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("");
+    if name == "Dockerfile" || name.ends_with(".Dockerfile") || name.ends_with(".dockerfile") {
+        return Ok(Some(RootfsKind::Unsupported(format!(
+            "rootfs `{}` is a Dockerfile; building rootfs from Dockerfiles is not implemented yet",
+            rootfs.value
+        ))));
+    }
+    if name.ends_with(".tar") || name.ends_with(".tar.gz") || name.ends_with(".tgz") {
+        return Ok(Some(RootfsKind::Unsupported(format!(
+            "rootfs `{}` is a tar archive; tar rootfs are not implemented yet",
+            rootfs.value
+        ))));
+    }
+    crate::initrd::check_newc(&path).map_err(|e| {
+        at(format!("rootfs `{}` is not a directory or a cpio newc archive", rootfs.value))
+            .with_note(e.to_string())
+    })?;
+    Ok(Some(RootfsKind::Cpio(path)))
+}
+
+fn component_location(project: &Project, c: &Component, opts: &PlanOptions) -> SourceLocation {
+    if let Some(src) = &c.source {
+        let local = !src.contains("://") && !src.contains('@');
+        let path = project.kraftfile_dir().join(src);
+        if local && path.is_dir() {
+            return SourceLocation::Dir(path);
+        }
+        if local {
+            return SourceLocation::Unresolved(format!(
+                "`{}` source `{src}` is not a directory ({})",
+                c.name,
+                path.display()
+            ));
+        }
+    }
+    let what = match (&c.source, &c.version) {
+        (Some(s), Some(v)) => format!("`{s}` at `{v}`"),
+        (Some(s), None) => format!("`{s}`"),
+        (None, Some(v)) => format!("version `{v}`"),
+        (None, None) => "the default version".to_string(),
+    };
+    if opts.offline {
+        SourceLocation::Unresolved(format!(
+            "`{}` ({what}) must be fetched from the network, but --offline is set",
+            c.name
+        ))
+    } else {
+        SourceLocation::Unresolved(format!(
+            "`{}` ({what}) must be fetched; fetching remote sources is not implemented yet — \
+             point `source:` at a local checkout",
+            c.name
+        ))
+    }
+}
+
+fn source_steps(
+    project: &Project,
+    opts: &PlanOptions,
+    stat_cache: &Arc<StatCache>,
+    steps: &mut Vec<Arc<dyn Step>>,
+) -> Vec<String> {
+    let kf = &project.kraftfile;
+    let mut comps: Vec<(String, &Component)> = Vec::new();
+    if let Some(c) = &kf.unikraft {
+        comps.push(("sources/unikraft".into(), c));
+    }
+    for (name, c) in &kf.libraries {
+        comps.push((format!("sources/lib/{name}"), c));
+    }
+    if let Some(c) = &kf.template {
+        comps.push(("sources/template".into(), c));
+    }
+    let mut ids = Vec::new();
+    for (id, c) in comps {
+        steps.push(Arc::new(SourcesStep {
+            id: id.clone(),
+            location: component_location(project, c, opts),
+            stat_cache: stat_cache.clone(),
+        }));
+        ids.push(id);
+    }
+    ids
+}
+
+fn kernel_steps(
+    project: &Project,
+    t: &Target,
+    name: &str,
+    sources: &[String],
+    env: &dyn Fn(&str) -> Option<String>,
+    steps: &mut Vec<Arc<dyn Step>>,
+) -> Vec<String> {
+    let mut params = kconfig::merged(&project.kraftfile, t, env);
+    params.insert("name".into(), project.kraftfile.name.clone());
+    let kconfig_id = format!("{name}/kconfig");
+    let compile_id = format!("{name}/compile");
+    let mut compile_deps = vec![kconfig_id.clone()];
+    compile_deps.extend(sources.iter().cloned());
+    let mut ids = vec![kconfig_id.clone(), compile_id.clone()];
+    let embeds = embeds_initrd(&params) && project.kraftfile.rootfs.is_some();
+    steps.push(Arc::new(KernelStep {
+        id: kconfig_id,
+        kind: "kconfig",
+        deps: sources.to_vec(),
+        params,
+    }));
+    steps.push(Arc::new(KernelStep {
+        id: compile_id.clone(),
+        kind: "compile",
+        deps: compile_deps,
+        params: Default::default(),
+    }));
+    if embeds {
+        let embed_id = format!("{name}/embed");
+        steps.push(Arc::new(KernelStep {
+            id: embed_id.clone(),
+            kind: "embed",
+            deps: vec![compile_id, INITRD.into()],
+            params: Default::default(),
+        }));
+        ids.push(embed_id);
+    }
+    ids
+}
+
+/// kraft embeds the initrd when one of these options is enabled.
+fn embeds_initrd(config: &kconfig::KconfigValues) -> bool {
+    [
+        "CONFIG_LIBVFSCORE_FSTAB",
+        "CONFIG_LIBVFSCORE_AUTOMOUNT_EINITRD",
+        "CONFIG_LIBVFSCORE_AUTOMOUNT_CI_EINITRD",
+    ]
+    .iter()
+    .any(|k| config.get(*k).map(String::as_str) == Some("y"))
+}
+
+/// The path kiln materializes a target's initrd to (for tests and the CLI).
+pub fn initrd_path(project: &Project, arch: &str) -> PathBuf {
+    project.outdir().join(format!("initramfs-{arch}.cpio"))
+}
+

@@ -1,0 +1,70 @@
+//! A project: a directory with a Kraftfile, and where kiln keeps things for it.
+//!
+//! Paths: outputs go to `<dir>/<outdir>` (default `.unikraft/build`, as kraft); kiln's own
+//! state (stat cache, per-step state, the project lock) lives in `<dir>/.unikraft/kiln/`.
+//! This module does not plan or build.
+
+use std::path::{Path, PathBuf};
+
+use crate::diag::Diagnostic;
+use crate::kraftfile::{self, EnvLookup, Kraftfile};
+
+/// kraft's default output directory, relative to the project.
+pub const DEFAULT_OUTDIR: &str = ".unikraft/build";
+
+/// A loaded project.
+#[derive(Debug, Clone)]
+pub struct Project {
+    /// The project directory (absolute).
+    pub dir: PathBuf,
+    /// The parsed Kraftfile.
+    pub kraftfile: Kraftfile,
+}
+
+impl Project {
+    /// Loads the project in `dir`, from `kraftfile` if given (`-K`), else by kraft's search.
+    pub fn load(
+        dir: &Path,
+        kraftfile: Option<&Path>,
+        env: EnvLookup<'_>,
+    ) -> Result<Project, Diagnostic> {
+        let abs = std::path::absolute(dir).unwrap_or_else(|_| dir.to_path_buf());
+        if !abs.is_dir() {
+            return Err(Diagnostic::new(dir, "the project directory does not exist")
+                .with_help("pass the directory that holds the Kraftfile, or -K FILE"));
+        }
+        let file = match kraftfile {
+            Some(f) => f.to_path_buf(),
+            None => kraftfile::find_kraftfile(dir)?,
+        };
+        let kraftfile = kraftfile::load(&file, env)?;
+        Ok(Project { dir: abs, kraftfile })
+    }
+
+    /// Where outputs are materialized.
+    pub fn outdir(&self) -> PathBuf {
+        let out = self.kraftfile.outdir.as_deref().unwrap_or(DEFAULT_OUTDIR);
+        self.dir.join(out)
+    }
+
+    /// kiln's own state for this project.
+    pub fn state_dir(&self) -> PathBuf {
+        self.dir.join(".unikraft").join("kiln")
+    }
+
+    /// The directory the Kraftfile's relative paths are relative to.
+    pub fn kraftfile_dir(&self) -> PathBuf {
+        match self.kraftfile.path.parent() {
+            Some(p) if !p.as_os_str().is_empty() => {
+                std::path::absolute(p).unwrap_or_else(|_| p.to_path_buf())
+            }
+            _ => self.dir.clone(),
+        }
+    }
+
+    /// Whether the project builds a kernel (rather than only packing a rootfs for a runtime).
+    pub fn builds_kernel(&self) -> bool {
+        let k = &self.kraftfile;
+        k.unikraft.is_some() || k.template.is_some() || !k.libraries.is_empty()
+    }
+}

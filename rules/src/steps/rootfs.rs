@@ -1,0 +1,119 @@
+//! The `rootfs` step: a source step that hashes the project's root filesystem.
+//!
+//! A directory becomes a [`Tree`] (scanned through the stat cache, so a no-op build reads
+//! no file). An existing cpio archive is taken as it is: its digest is its content's.
+//! Other kinds kraft knows (Dockerfile, tar, OCI image) are planned as unresolved.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use kiln_engine::scan::{ScanError, scan_dir};
+use kiln_engine::statcache::{StatCache, StatKey};
+use kiln_engine::step::{DepValues, ExecContext, Prepared, SourceValue, Step, StepError};
+use kiln_engine::{ActionResult, Tree};
+
+use crate::initrd::check_newc;
+
+/// What the rootfs is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RootfsKind {
+    /// A directory, packed into a newc archive by kiln.
+    Dir(PathBuf),
+    /// An existing newc archive, used as it is.
+    Cpio(PathBuf),
+    /// A kind kiln cannot build yet; the reason says which.
+    Unsupported(String),
+}
+
+/// What downstream steps get from the rootfs step.
+#[derive(Debug)]
+pub enum RootfsData {
+    /// The scanned directory.
+    Dir {
+        /// Where it is.
+        root: PathBuf,
+        /// Its tree.
+        tree: Arc<Tree>,
+    },
+    /// The archive file and its size when hashed.
+    Cpio {
+        /// Where it is.
+        path: PathBuf,
+        /// Its size when hashed.
+        size: u64,
+    },
+}
+
+/// The `rootfs` source step.
+pub struct RootfsStep {
+    /// The step id.
+    pub id: String,
+    /// What to hash.
+    pub kind: RootfsKind,
+    /// The project's stat cache.
+    pub stat_cache: Arc<StatCache>,
+}
+
+impl Step for RootfsStep {
+    fn id(&self) -> &str {
+        &self.id
+    }
+    fn kind(&self) -> &str {
+        "rootfs"
+    }
+    fn deps(&self) -> &[String] {
+        &[]
+    }
+    fn prepare(&self, _: &DepValues<'_>) -> Result<Prepared, StepError> {
+        match &self.kind {
+            RootfsKind::Dir(root) => {
+                let (tree, _) = scan_dir(root, &self.stat_cache).map_err(scan_error)?;
+                let tree = Arc::new(tree);
+                Ok(Prepared::Source(SourceValue {
+                    digest: tree.digest().raw(),
+                    tree: Some(tree.clone()),
+                    data: Some(Arc::new(RootfsData::Dir {
+                        root: root.clone(),
+                        tree,
+                    })),
+                }))
+            }
+            RootfsKind::Cpio(path) => self.prepare_cpio(path),
+            RootfsKind::Unsupported(why) => Err(StepError::Unresolved(why.clone())),
+        }
+    }
+    fn execute(&self, _: &DepValues<'_>, _: &ExecContext<'_>) -> Result<ActionResult, StepError> {
+        Err(StepError::Failed("internal: the rootfs step is a source".into()))
+    }
+}
+
+impl RootfsStep {
+    fn prepare_cpio(&self, path: &PathBuf) -> Result<Prepared, StepError> {
+        check_newc(path).map_err(|e| StepError::Failed(e.to_string()))?;
+        let meta = std::fs::metadata(path)
+            .map_err(|e| StepError::Failed(format!("cannot read {}: {e}", path.display())))?;
+        let key = StatKey::of(&meta);
+        let digest = match self.stat_cache.lookup(path, &key) {
+            Some(d) => d,
+            None => {
+                let d = kiln_engine::scan::hash_file(path, meta.len()).map_err(|e| {
+                    StepError::Failed(format!("cannot read {}: {e}", path.display()))
+                })?;
+                self.stat_cache.insert(path, key, d);
+                d
+            }
+        };
+        Ok(Prepared::Source(SourceValue {
+            digest: digest.raw(),
+            tree: None,
+            data: Some(Arc::new(RootfsData::Cpio {
+                path: path.clone(),
+                size: meta.len(),
+            })),
+        }))
+    }
+}
+
+fn scan_error(e: ScanError) -> StepError {
+    StepError::Failed(format!("rootfs: {e}"))
+}

@@ -1,0 +1,89 @@
+//! `kiln build`: plan, take the project lock, run the engine, report.
+
+use std::fs::{File, TryLockError};
+use std::path::Path;
+
+use kiln_engine::report::StepStatus;
+use kiln_engine::run::{Mode, RunConfig, run};
+use kiln_engine::state::StateDir;
+
+use crate::cli::{BuildArgs, Output};
+use crate::error::CliError;
+use crate::render::{Progress, report_json};
+use crate::session;
+
+/// Runs `kiln build`.
+pub fn build(args: &BuildArgs) -> Result<(), CliError> {
+    let s = session::open(&args.project)?;
+    if s.plan.builds_kernel {
+        return Err(CliError::Failed(
+            "this project compiles a Unikraft kernel (it has `unikraft:`, `template:` or \
+             `libraries:`), and this version of kiln cannot build kernels yet; \
+             `kiln plan` shows the steps it will run. Projects with `runtime:` and `rootfs:` \
+             build fully."
+                .into(),
+        ));
+    }
+    let jobs = session::jobs(args.jobs)?;
+    let state_dir = s.project.state_dir();
+    let _lock = lock_project(&state_dir)?;
+    let store = session::open_store()?;
+    let state = StateDir::new(&state_dir.join("state"));
+    let progress = Progress::new(args.explain);
+    let cfg = RunConfig {
+        mode: Mode::Build,
+        jobs,
+        store: &store,
+        state: &state,
+        events: &progress,
+    };
+    let report = run(&s.graph, &cfg);
+    if let Err(e) = s.plan.stat_cache.save() {
+        eprintln!("kiln: warning: cannot save the stat cache: {e}");
+    }
+    if args.project.output == Output::Json {
+        let mut doc = report_json(&s.plan, &report);
+        doc["ok"] = report.succeeded().into();
+        println!("{doc:#}");
+    }
+    if !report.succeeded() {
+        return Err(CliError::Reported);
+    }
+    let ran = report.steps.iter().filter(|r| r.status == StepStatus::Ran).count();
+    let cached = report.steps.iter().filter(|r| r.status == StepStatus::Cached).count();
+    if args.project.output == Output::Human {
+        let names: Vec<&str> = s.plan.targets.iter().map(|t| t.name.as_str()).collect();
+        eprintln!(
+            "kiln: built {} ({} steps: {ran} ran, {cached} from cache, {} up to date) in {}",
+            names.join(", "),
+            report.steps.len(),
+            report.steps.len() - ran - cached,
+            s.project.outdir().display()
+        );
+    }
+    Ok(())
+}
+
+/// Takes the project's build lock, saying so when another build holds it.
+fn lock_project(state_dir: &Path) -> Result<File, CliError> {
+    let path = state_dir.join("lock");
+    let fail = |e: std::io::Error| {
+        CliError::Failed(format!("cannot take the build lock {}: {e}", path.display()))
+    };
+    std::fs::create_dir_all(state_dir).map_err(fail)?;
+    let file = File::options()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&path)
+        .map_err(fail)?;
+    match file.try_lock() {
+        Ok(()) => {}
+        Err(TryLockError::WouldBlock) => {
+            eprintln!("kiln: waiting for another kiln build of this project to finish");
+            file.lock().map_err(fail)?;
+        }
+        Err(TryLockError::Error(e)) => return Err(fail(e)),
+    }
+    Ok(file)
+}

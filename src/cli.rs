@@ -1,0 +1,118 @@
+//! The command line: clap definitions of every verb and flag. No behaviour lives here.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+/// kiln builds and runs Unikraft unikernels from Kraftfiles: every step is cached by the
+/// BLAKE3 hash of its inputs, independent steps run in parallel, and artifacts are
+/// byte-for-byte reproducible.
+#[derive(Debug, Parser)]
+#[command(name = "kiln", version, about, long_about = None)]
+#[command(after_help = "Exit status: 0 ok, 1 build or run failure, 2 invalid input or usage.")]
+pub struct Cli {
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The verbs.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Build the selected targets (only what changed).
+    Build(BuildArgs),
+    /// Show the step graph of the selected targets without running anything.
+    Plan(PlanArgs),
+    /// Inspect and maintain the local cache.
+    Cache {
+        /// What to do with the cache.
+        #[command(subcommand)]
+        command: CacheCommand,
+    },
+}
+
+/// Output format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Default)]
+pub enum Output {
+    /// Text for people.
+    #[default]
+    Human,
+    /// JSON on stdout, stable and documented in README.md.
+    Json,
+}
+
+/// Selecting a project and its targets (shared by build and plan).
+#[derive(Debug, Args)]
+pub struct ProjectArgs {
+    /// The project directory.
+    #[arg(default_value = ".")]
+    pub dir: PathBuf,
+    /// The Kraftfile to use instead of searching DIR.
+    #[arg(short = 'K', long = "kraftfile", value_name = "FILE")]
+    pub kraftfile: Option<PathBuf>,
+    /// Only targets on this platform (qemu, fc, xen; aliases kvm, firecracker).
+    #[arg(long, value_name = "PLAT")]
+    pub plat: Option<String>,
+    /// Only targets for this architecture (x86_64, arm64, arm).
+    #[arg(long, short = 'm', value_name = "ARCH")]
+    pub arch: Option<String>,
+    /// Only the target with this name (or plat/arch).
+    #[arg(long = "target", short = 't', value_name = "NAME")]
+    pub target: Option<String>,
+    /// Never touch the network.
+    #[arg(long)]
+    pub offline: bool,
+    /// Output format.
+    #[arg(long, short = 'o', value_enum, default_value_t = Output::Human)]
+    pub output: Output,
+}
+
+/// `kiln build`.
+#[derive(Debug, Args)]
+pub struct BuildArgs {
+    /// Project and target selection.
+    #[command(flatten)]
+    pub project: ProjectArgs,
+    /// Run at most N steps at once (default: the number of cores).
+    #[arg(short = 'j', long = "jobs", value_name = "N")]
+    pub jobs: Option<usize>,
+    /// Say why each step ran, was taken from the cache, or was up to date.
+    #[arg(long)]
+    pub explain: bool,
+}
+
+/// `kiln plan`.
+#[derive(Debug, Args)]
+pub struct PlanArgs {
+    /// Project and target selection.
+    #[command(flatten)]
+    pub project: ProjectArgs,
+}
+
+/// `kiln cache ...`.
+#[derive(Debug, Subcommand)]
+pub enum CacheCommand {
+    /// Show the cache's location, entry counts and size.
+    Stats(CacheArgs),
+    /// Remove least recently used entries until the cache fits in SIZE.
+    Gc {
+        /// Output format and the like.
+        #[command(flatten)]
+        args: CacheArgs,
+        /// The size to shrink to, e.g. 10G, 500M.
+        #[arg(long, value_name = "SIZE")]
+        max_size: String,
+    },
+    /// Re-hash every entry and drop the damaged ones.
+    Verify(CacheArgs),
+    /// Remove everything from the cache.
+    Clean(CacheArgs),
+}
+
+/// Flags common to cache commands.
+#[derive(Debug, Args)]
+pub struct CacheArgs {
+    /// Output format.
+    #[arg(long, short = 'o', value_enum, default_value_t = Output::Human)]
+    pub output: Output,
+}

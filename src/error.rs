@@ -1,0 +1,48 @@
+//! The binary's error type and exit codes: 0 ok, 1 build/run failure, 2 usage or invalid input.
+
+use kiln_rules::diag::Diagnostic;
+
+/// Why a command failed.
+#[derive(Debug)]
+pub enum CliError {
+    /// Bad flags or arguments (exit 2).
+    Usage(String),
+    /// An invalid input file, rendered with its location (exit 2).
+    Invalid(Box<Diagnostic>),
+    /// The work failed; the message is already user-facing (exit 1).
+    Failed(String),
+    /// The work failed and has already been reported in full (exit 1).
+    Reported,
+}
+
+impl CliError {
+    /// The process exit code.
+    pub fn exit_code(&self) -> i32 {
+        match self {
+            CliError::Usage(_) | CliError::Invalid(_) => 2,
+            CliError::Failed(_) | CliError::Reported => 1,
+        }
+    }
+
+    /// Prints the error to stderr.
+    pub fn report(&self) {
+        match self {
+            CliError::Usage(m) => eprintln!("error: {m}"),
+            CliError::Invalid(d) => eprint!("{}", d.render()),
+            CliError::Failed(m) => eprintln!("error: {m}"),
+            CliError::Reported => {}
+        }
+    }
+}
+
+impl From<Diagnostic> for CliError {
+    fn from(d: Diagnostic) -> Self {
+        CliError::Invalid(Box::new(d))
+    }
+}
+
+impl From<kiln_cache::CacheError> for CliError {
+    fn from(e: kiln_cache::CacheError) -> Self {
+        CliError::Failed(e.to_string())
+    }
+}
