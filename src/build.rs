@@ -49,15 +49,17 @@ pub fn build(args: &BuildArgs) -> Result<(), CliError> {
     if !report.succeeded() {
         return Err(CliError::Reported);
     }
-    let ran = report.steps.iter().filter(|r| r.status == StepStatus::Ran).count();
-    let cached = report.steps.iter().filter(|r| r.status == StepStatus::Cached).count();
+    let count = |st: StepStatus| report.steps.iter().filter(|r| r.status == st).count();
+    let (ran, cached, current) = (
+        count(StepStatus::Ran),
+        count(StepStatus::Cached),
+        count(StepStatus::UpToDate),
+    );
     if args.project.output == Output::Human {
         let names: Vec<&str> = s.plan.targets.iter().map(|t| t.name.as_str()).collect();
         eprintln!(
-            "kiln: built {} ({} steps: {ran} ran, {cached} from cache, {} up to date) in {}",
+            "kiln: built {} ({ran} ran, {cached} from cache, {current} up to date) in {}",
             names.join(", "),
-            report.steps.len(),
-            report.steps.len() - ran - cached,
             s.project.outdir().display()
         );
     }
@@ -68,7 +70,10 @@ pub fn build(args: &BuildArgs) -> Result<(), CliError> {
 fn lock_project(state_dir: &Path) -> Result<File, CliError> {
     let path = state_dir.join("lock");
     let fail = |e: std::io::Error| {
-        CliError::Failed(format!("cannot take the build lock {}: {e}", path.display()))
+        CliError::Failed(format!(
+            "cannot take the build lock {}: {e}",
+            path.display()
+        ))
     };
     std::fs::create_dir_all(state_dir).map_err(fail)?;
     let file = File::options()

@@ -27,7 +27,7 @@ pub fn cache(cmd: &CacheCommand) -> Result<(), CliError> {
         CacheCommand::Gc { args, max_size } => {
             let max = kiln_cache::parse_size(max_size)
                 .map_err(|e| CliError::Usage(format!("--max-size: {e}")))?;
-            let r = kiln_cache::gc(&root, max)?;
+            let r = exclusive(&root)?.gc(max)?;
             emit(args, &r, || {
                 format!(
                     "gc: {} -> {} (freed {}; removed {} blobs, {} actions, {} stale temp files)\n",
@@ -41,7 +41,7 @@ pub fn cache(cmd: &CacheCommand) -> Result<(), CliError> {
             })
         }
         CacheCommand::Verify(a) => {
-            let r = kiln_cache::verify(&root)?;
+            let r = exclusive(&root)?.verify()?;
             emit(a, &r, || {
                 let mut out = format!(
                     "verify: checked {} blobs and {} actions; removed {} damaged blobs, {} actions, {} stray files\n",
@@ -61,7 +61,7 @@ pub fn cache(cmd: &CacheCommand) -> Result<(), CliError> {
             })
         }
         CacheCommand::Clean(a) => {
-            let r = kiln_cache::clean(&root)?;
+            let r = exclusive(&root)?.clean()?;
             emit(a, &r, || {
                 format!(
                     "clean: removed {} blobs and {} actions ({})\n",
@@ -74,11 +74,25 @@ pub fn cache(cmd: &CacheCommand) -> Result<(), CliError> {
     }
 }
 
-fn emit<T: Serialize>(a: &CacheArgs, value: &T, human: impl Fn() -> String) -> Result<(), CliError> {
+/// Takes the cache exclusively, saying so while builds still hold it.
+fn exclusive(root: &std::path::Path) -> Result<kiln_cache::ExclusiveCache, CliError> {
+    Ok(kiln_cache::ExclusiveCache::open_with(root, &|| {
+        eprintln!(
+            "kiln: waiting for running builds to release the cache at {}",
+            root.display()
+        )
+    })?)
+}
+
+fn emit<T: Serialize>(
+    a: &CacheArgs,
+    value: &T,
+    human: impl Fn() -> String,
+) -> Result<(), CliError> {
     match a.output {
         Output::Json => {
-            let doc = serde_json::to_string_pretty(value)
-                .map_err(|e| CliError::Failed(e.to_string()))?;
+            let doc =
+                serde_json::to_string_pretty(value).map_err(|e| CliError::Failed(e.to_string()))?;
             println!("{doc}");
         }
         Output::Human => print!("{}", human()),
@@ -95,5 +109,9 @@ pub fn human_bytes(n: u64) -> String {
         v /= 1024.0;
         u += 1;
     }
-    if u == 0 { format!("{n} B") } else { format!("{v:.1} {}", UNITS[u]) }
+    if u == 0 {
+        format!("{n} B")
+    } else {
+        format!("{v:.1} {}", UNITS[u])
+    }
 }

@@ -1,8 +1,8 @@
 //! `kiln plan`: resolve the targets and show the step graph; run nothing, write nothing.
 
+use kiln_engine::report::NoEvents;
 use kiln_engine::run::{Mode, RunConfig, run};
 use kiln_engine::state::StateDir;
-use kiln_engine::report::NoEvents;
 
 use crate::cli::{Output, PlanArgs};
 use crate::error::CliError;

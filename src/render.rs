@@ -106,14 +106,22 @@ pub fn report_json(plan: &BuildPlan, report: &RunReport) -> Value {
 pub fn plan_table(plan: &BuildPlan, report: &RunReport) -> String {
     let mut out = String::new();
     for t in &plan.targets {
-        out.push_str(&format!("target {} ({}/{})\n", t.name, t.target.plat, t.target.arch));
+        out.push_str(&format!(
+            "target {} ({}/{})\n",
+            t.name, t.target.plat, t.target.arch
+        ));
         for s in report.steps.iter().filter(|s| t.steps.contains(&s.id)) {
             let key = s
                 .key
                 .map(|k| k.to_hex()[..16].to_string())
                 .or_else(|| s.source_digest.map(|d| format!("={}", &d.to_hex()[..15])))
                 .unwrap_or_else(|| "-".repeat(16));
-            out.push_str(&format!("  {:<24} {:<8} {key}  {:<10}", s.id, s.kind, s.status.word()));
+            out.push_str(&format!(
+                "  {:<24} {:<8} {key}  {:<10}",
+                s.id,
+                s.kind,
+                s.status.word()
+            ));
             match &s.status {
                 StepStatus::Unresolved(why) => out.push_str(&format!(" {why}")),
                 StepStatus::Pending => out.push_str(&format!(" {}", s.reason)),

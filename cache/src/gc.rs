@@ -83,7 +83,12 @@ fn evict_least_recently_used(
         .iter()
         .enumerate()
         .map(|(i, (_, a))| (a.modified, false, i))
-        .chain(blobs.iter().enumerate().map(|(i, (_, b))| (b.modified, true, i)))
+        .chain(
+            blobs
+                .iter()
+                .enumerate()
+                .map(|(i, (_, b))| (b.modified, true, i)),
+        )
         .collect();
     by_age.sort();
     let mut evicted_actions = HashSet::new();
@@ -91,7 +96,11 @@ fn evict_least_recently_used(
         if report.bytes_after <= report.max_size {
             break;
         }
-        let (digest, victim) = if is_blob { &blobs[index] } else { &actions[index] };
+        let (digest, victim) = if is_blob {
+            &blobs[index]
+        } else {
+            &actions[index]
+        };
         layout::remove_if_present(&victim.path)?;
         report.bytes_after -= victim.len;
         if is_blob {

@@ -21,7 +21,8 @@
 //!
 //! - A file appears under `cas/` or `ac/` only by `rename(2)` from `tmp/`, which is on the same
 //!   file system, so a reader sees a whole file or none. Two writers of the same blob both
-//!   succeed: the second rename replaces identical bytes (or the second writer drops its copy).
+//!   succeed: the second rename replaces identical bytes, and a reader that had the first
+//!   open keeps reading its inode.
 //! - Nothing is fsync'ed. After a power loss a renamed file may be short or zero-filled, so an
 //!   action result records every blob's size and a lookup checks it (as Go's build cache
 //!   does); `verify` re-hashes everything. A damaged entry is a miss, never an error.

@@ -5,18 +5,19 @@
 //! wrong size turns the entry into a miss) but never re-hashes blobs: that is `verify`'s job.
 //! It does not evict anything; see `gc.rs`.
 
-use std::fs::{self, Metadata};
-use std::io::{ErrorKind, Write};
+use std::fs::{self, File, Metadata};
+use std::io::{self, ErrorKind, Read, Write};
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::time::SystemTime;
 
 use kiln_engine::{ActionKey, ActionResult, BlobDigest, BlobWriter, OutputFile, Store, StoreError};
 
 use crate::error::CacheError;
 use crate::layout::{self, Layout};
 use crate::lock::{CacheLock, LockMode};
-use crate::writer::{HashStrategy, LocalBlobWriter};
+use crate::writer::LocalBlobWriter;
 
 /// The local content-addressed store and action cache, open for a build.
 ///
@@ -66,8 +67,8 @@ impl LocalStore {
 
     fn lookup_entry(&self, key: &ActionKey) -> Result<Option<ActionResult>, CacheError> {
         let path = self.layout.action_path(key);
-        let bytes = match fs::read(&path) {
-            Ok(bytes) => bytes,
+        let (bytes, entry_modified) = match read_with_mtime(&path) {
+            Ok(read) => read,
             Err(e) if e.kind() == ErrorKind::NotFound => return Ok(None),
             Err(e) => return Err(CacheError::io(&path)(e)),
         };
@@ -85,7 +86,7 @@ impl LocalStore {
                 }
             }
         }
-        touch_entry(&path, &blobs);
+        touch_entry(&path, entry_modified, &blobs);
         Ok(Some(result))
     }
 
@@ -119,9 +120,8 @@ impl LocalStore {
         fs::create_dir_all(parent).map_err(CacheError::io(parent))?;
         let name = dest.file_name().unwrap_or_default().to_string_lossy();
         let temp = parent.join(format!(".{name}.{}", layout::unique_name("kiln-")));
-        let copied = copy_blob_to(&blob, file, &temp).and_then(|()| {
-            fs::rename(&temp, dest).map_err(CacheError::io(dest))
-        });
+        let copied = copy_blob_to(&blob, file, &temp)
+            .and_then(|()| fs::rename(&temp, dest).map_err(CacheError::io(dest)));
         if copied.is_err() {
             let _ = fs::remove_file(&temp);
         }
@@ -158,9 +158,18 @@ fn check_blob_for_record(layout: &Layout, output: &OutputFile) -> Result<(), Cac
     }
 }
 
+/// Reads a whole file and its mtime through one open.
+fn read_with_mtime(path: &Path) -> io::Result<(Vec<u8>, io::Result<SystemTime>)> {
+    let mut file = File::open(path)?;
+    let meta = file.metadata()?;
+    let mut bytes = Vec::with_capacity(usize::try_from(meta.len()).unwrap_or(0));
+    file.read_to_end(&mut bytes)?;
+    Ok((bytes, meta.modified()))
+}
+
 /// Marks an action entry and its blobs as used, for LRU eviction.
-fn touch_entry(entry: &Path, blobs: &[(PathBuf, Metadata)]) {
-    layout::touch_if_stale(entry, fs::metadata(entry).and_then(|m| m.modified()));
+fn touch_entry(entry: &Path, modified: io::Result<SystemTime>, blobs: &[(PathBuf, Metadata)]) {
+    layout::touch_if_stale(entry, modified);
     for (path, meta) in blobs {
         layout::touch_if_stale(path, meta.modified());
     }
@@ -206,7 +215,7 @@ impl Store for LocalStore {
     }
 
     fn blob_writer(&self) -> Result<Box<dyn BlobWriter>, StoreError> {
-        let writer = LocalBlobWriter::create(self.layout.clone(), HashStrategy::Overlapped)?;
+        let writer = LocalBlobWriter::create(self.layout.clone())?;
         Ok(Box::new(writer))
     }
 

@@ -42,7 +42,11 @@ mod tests {
         assert_eq!(lookup(&all), Some(PathBuf::from("/k")));
         assert_eq!(lookup(&all[1..]), Some(PathBuf::from("/x/kiln")));
         assert_eq!(lookup(&all[2..]), Some(PathBuf::from("/h/.cache/kiln")));
-        let empties = [("KILN_CACHE_DIR", ""), ("XDG_CACHE_HOME", ""), ("HOME", "/h")];
+        let empties = [
+            ("KILN_CACHE_DIR", ""),
+            ("XDG_CACHE_HOME", ""),
+            ("HOME", "/h"),
+        ];
         assert_eq!(lookup(&empties), Some(PathBuf::from("/h/.cache/kiln")));
         assert_eq!(lookup(&[("HOME", "")]), None);
         assert_eq!(lookup(&[]), None);

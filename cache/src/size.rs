@@ -125,8 +125,20 @@ mod tests {
     #[test]
     fn rejected_sizes() {
         for input in [
-            "", "  ", "G", ".", "ten", "10X", "10 GG", "1.2.3M", "-5M", "1.5", "10Gb x",
-            "15E", "99999999999999999999999", "20000000T",
+            "",
+            "  ",
+            "G",
+            ".",
+            "ten",
+            "10X",
+            "10 GG",
+            "1.2.3M",
+            "-5M",
+            "1.5",
+            "10Gb x",
+            "15E",
+            "99999999999999999999999",
+            "20000000T",
         ] {
             let err = parse_size(input).expect_err(input);
             assert!(

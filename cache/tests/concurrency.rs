@@ -29,9 +29,13 @@ fn write_workload(store: &LocalStore, writer: &str) {
         let shared = put(store, &shared_content(i), false);
         let own = put(store, format!("{writer} blob {i}").as_bytes(), true);
         let entry = result(&[("shared", shared), ("own", own)]);
-        store.record(&key(&format!("{writer}/{i}")), &entry).unwrap();
+        store
+            .record(&key(&format!("{writer}/{i}")), &entry)
+            .unwrap();
         // Everyone also records the same key with the same result.
-        store.record(&key(&format!("common/{i}")), &result(&[("s", shared)])).unwrap();
+        store
+            .record(&key(&format!("common/{i}")), &result(&[("s", shared)]))
+            .unwrap();
     }
 }
 
@@ -46,7 +50,12 @@ fn assert_consistent(root: &Path, writers: &[String]) {
         }
     }
     for i in 0..6 {
-        assert!(store.lookup(&key(&format!("common/{i}"))).unwrap().is_some());
+        assert!(
+            store
+                .lookup(&key(&format!("common/{i}")))
+                .unwrap()
+                .is_some()
+        );
     }
     assert_eq!(temp_files(root), 0, "no temp file is left behind");
     drop(store);

@@ -21,7 +21,9 @@ fn stats_counts_blobs_and_actions() {
     let store = LocalStore::open(dir.path()).unwrap();
     let a = put(&store, &[1; 100], false);
     let b = put(&store, &[2; 250], false);
-    store.record(&key("k"), &result(&[("a", a), ("b", b)])).unwrap();
+    store
+        .record(&key("k"), &result(&[("a", a), ("b", b)]))
+        .unwrap();
     let entry_len = fs::metadata(store.action_path(&key("k"))).unwrap().len();
     let s = stats(dir.path()).unwrap();
     assert_eq!((s.blobs, s.blob_bytes), (2, 350));
@@ -41,8 +43,12 @@ fn gc_evicts_oldest_first_and_drops_results_naming_evicted_blobs() {
         age(&store.blob_path(&blob.digest), hours(4 - i as u64));
     }
     // A recent result naming the oldest blob, and one naming only the newest.
-    store.record(&key("old"), &result(&[("x", blobs[0])])).unwrap();
-    store.record(&key("new"), &result(&[("x", blobs[3])])).unwrap();
+    store
+        .record(&key("old"), &result(&[("x", blobs[0])]))
+        .unwrap();
+    store
+        .record(&key("new"), &result(&[("x", blobs[3])]))
+        .unwrap();
     // An abandoned temp file and a live one.
     let stale_temp = dir.path().join("tmp/123-0-0");
     let live_temp = dir.path().join("tmp/124-0-0");
@@ -80,7 +86,10 @@ fn gc_under_the_limit_removes_nothing_and_gc_to_zero_empties() {
     assert_eq!(report.bytes_freed, 0);
 
     let report = gc(dir.path(), 0).unwrap();
-    assert_eq!((report.blobs_removed.len(), report.actions_removed.len()), (1, 1));
+    assert_eq!(
+        (report.blobs_removed.len(), report.actions_removed.len()),
+        (1, 1)
+    );
     assert_eq!(stats(dir.path()).unwrap().total_bytes, 0);
 }
 
@@ -91,7 +100,9 @@ fn verify_drops_corrupted_blobs_their_results_and_strays() {
     let good = put(&store, &[7; 300_000], false);
     let bad = put(&store, &[8; 300_000], false);
     store.record(&key("good"), &result(&[("g", good)])).unwrap();
-    store.record(&key("bad"), &result(&[("g", good), ("b", bad)])).unwrap();
+    store
+        .record(&key("bad"), &result(&[("g", good), ("b", bad)]))
+        .unwrap();
     let bad_path = store.blob_path(&bad.digest);
     fs::remove_file(&bad_path).unwrap();
     fs::write(&bad_path, [9; 300_000]).unwrap(); // Same size, wrong content.
@@ -139,7 +150,10 @@ fn an_open_store_holds_the_lock_shared() {
     let first = LocalStore::open(dir.path()).unwrap();
     let waited = AtomicBool::new(false);
     let second = LocalStore::open_with(dir.path(), &|| waited.store(true, Ordering::SeqCst));
-    assert!(second.is_ok() && !waited.load(Ordering::SeqCst), "builds share the cache");
+    assert!(
+        second.is_ok() && !waited.load(Ordering::SeqCst),
+        "builds share the cache"
+    );
 
     let probe = File::open(dir.path().join("lock")).unwrap();
     assert!(matches!(probe.try_lock(), Err(TryLockError::WouldBlock)));
@@ -163,7 +177,10 @@ fn maintenance_waits_for_open_stores_and_says_so() {
         cache.gc(0).unwrap()
     });
     waiting.recv_timeout(Duration::from_secs(10)).unwrap();
-    assert!(done.recv_timeout(Duration::from_millis(200)).is_err(), "must wait");
+    assert!(
+        done.recv_timeout(Duration::from_millis(200)).is_err(),
+        "must wait"
+    );
     drop(store);
     done.recv_timeout(Duration::from_secs(10)).unwrap();
     maintainer.join().unwrap();
@@ -171,6 +188,9 @@ fn maintenance_waits_for_open_stores_and_says_so() {
     // And a build waits for maintenance in turn.
     let cache = ExclusiveCache::open(dir.path()).unwrap();
     let probe = File::open(dir.path().join("lock")).unwrap();
-    assert!(matches!(probe.try_lock_shared(), Err(TryLockError::WouldBlock)));
+    assert!(matches!(
+        probe.try_lock_shared(),
+        Err(TryLockError::WouldBlock)
+    ));
     drop(cache);
 }

@@ -39,7 +39,10 @@ fn round_trip_write_record_lookup_materialize() {
     assert_eq!(kernel.size, content.len() as u64);
     assert!(kernel.executable);
     let blob = store.blob_path(&kernel.digest);
-    assert_eq!(fs::metadata(&blob).unwrap().permissions().mode() & 0o777, 0o444);
+    assert_eq!(
+        fs::metadata(&blob).unwrap().permissions().mode() & 0o777,
+        0o444
+    );
 
     let expected = result(&[("kernel", kernel)]);
     store.record(&key("a"), &expected).unwrap();
@@ -76,7 +79,10 @@ fn materialize_replaces_an_existing_file_and_sets_the_mode() {
     fs::set_permissions(&dest, fs::Permissions::from_mode(0o700)).unwrap();
     store.materialize(&config, &dest).unwrap();
     assert_eq!(fs::read(&dest).unwrap(), b"CONFIG_X=y\n");
-    assert_eq!(fs::metadata(&dest).unwrap().permissions().mode() & 0o777, 0o644);
+    assert_eq!(
+        fs::metadata(&dest).unwrap().permissions().mode() & 0o777,
+        0o644
+    );
     let leftovers: Vec<_> = fs::read_dir(dest.parent().unwrap()).unwrap().collect();
     assert_eq!(leftovers.len(), 1, "no temp file beside the destination");
 }
@@ -89,8 +95,13 @@ fn materialize_of_an_absent_blob_is_missing_blob() {
         size: 12,
         executable: false,
     };
-    let err = store.materialize(&ghost, &dir.path().join("x")).unwrap_err();
-    assert!(matches!(err, StoreError::MissingBlob(d) if d == ghost.digest), "{err}");
+    let err = store
+        .materialize(&ghost, &dir.path().join("x"))
+        .unwrap_err();
+    assert!(
+        matches!(err, StoreError::MissingBlob(d) if d == ghost.digest),
+        "{err}"
+    );
     assert!(!dir.path().join("x").exists());
 }
 
@@ -101,7 +112,10 @@ fn put_file_stores_a_file() {
     fs::write(&source, vec![9u8; 3 << 20]).unwrap();
     let stored = store.put_file(&source, false).unwrap();
     assert_eq!(stored.digest, BlobDigest::of_bytes(&vec![9u8; 3 << 20]));
-    assert_eq!(fs::read(store.blob_path(&stored.digest)).unwrap().len(), 3 << 20);
+    assert_eq!(
+        fs::read(store.blob_path(&stored.digest)).unwrap().len(),
+        3 << 20
+    );
 }
 
 #[test]
@@ -109,7 +123,9 @@ fn empty_blob_round_trips() {
     let (dir, store) = open();
     let empty = put(&store, b"", false);
     assert_eq!(empty.size, 0);
-    store.record(&key("empty"), &result(&[("e", empty)])).unwrap();
+    store
+        .record(&key("empty"), &result(&[("e", empty)]))
+        .unwrap();
     assert!(store.lookup(&key("empty")).unwrap().is_some());
     store.materialize(&empty, &dir.path().join("e")).unwrap();
     assert_eq!(fs::read(dir.path().join("e")).unwrap(), b"");
@@ -161,13 +177,23 @@ fn record_refuses_absent_or_wrong_size_blobs() {
         size: 5,
         executable: false,
     };
-    let err = store.record(&key("r"), &result(&[("g", ghost)])).unwrap_err();
-    assert!(matches!(err, StoreError::MissingBlob(d) if d == ghost.digest), "{err}");
+    let err = store
+        .record(&key("r"), &result(&[("g", ghost)]))
+        .unwrap_err();
+    assert!(
+        matches!(err, StoreError::MissingBlob(d) if d == ghost.digest),
+        "{err}"
+    );
 
     let real = put(&store, b"12345", false);
     let lying = OutputFile { size: 6, ..real };
-    let err = store.record(&key("r"), &result(&[("l", lying)])).unwrap_err();
-    assert!(err.to_string().contains("has 5 bytes, but 6 were recorded"), "{err}");
+    let err = store
+        .record(&key("r"), &result(&[("l", lying)]))
+        .unwrap_err();
+    assert!(
+        err.to_string().contains("has 5 bytes, but 6 were recorded"),
+        "{err}"
+    );
     assert!(!store.contains(&key("r")).unwrap());
 }
 
@@ -176,7 +202,9 @@ fn a_hit_touches_stale_entries_but_not_fresh_ones() {
     let (_dir, store) = open();
     let old = put(&store, b"old blob", false);
     let fresh = put(&store, b"fresh blob", false);
-    store.record(&key("h"), &result(&[("o", old), ("f", fresh)])).unwrap();
+    store
+        .record(&key("h"), &result(&[("o", old), ("f", fresh)]))
+        .unwrap();
     let entry = store.action_path(&key("h"));
     age(&entry, hours(5));
     age(&store.blob_path(&old.digest), hours(5));
@@ -192,13 +220,27 @@ fn a_hit_touches_stale_entries_but_not_fresh_ones() {
 }
 
 #[test]
-fn writing_an_existing_blob_again_succeeds() {
+fn writing_an_existing_blob_again_succeeds_and_heals_it() {
     let (_dir, store) = open();
     let first = put(&store, b"same bytes", false);
     let second = put(&store, b"same bytes", true);
     assert_eq!(first.digest, second.digest);
-    assert!(second.executable, "the exec bit is the caller's, not the blob's");
+    assert!(
+        second.executable,
+        "the exec bit is the caller's, not the blob's"
+    );
     assert_eq!(temp_files(store.root()), 0);
+
+    // A same-size corruption is healed by the next writer of that blob.
+    let path = store.blob_path(&first.digest);
+    fs::remove_file(&path).unwrap();
+    fs::write(&path, b"SAME BYTES").unwrap();
+    put(&store, b"same bytes", false);
+    assert_eq!(fs::read(&path).unwrap(), b"same bytes");
+    assert_eq!(
+        fs::metadata(&path).unwrap().permissions().mode() & 0o777,
+        0o444
+    );
 }
 
 #[test]

@@ -261,14 +261,12 @@ fn action_step(
         None => Vec::new(),
     };
     // 3. Up to date: same key, outputs intact. The store is not consulted.
-    if prev.key == Some(key) {
-        if let Some(result) = &prev.result {
-            if outputs_intact(step, result, prev) {
-                report.status = StepStatus::UpToDate;
-                report.reason = Reason::UpToDate;
-                return Some(result.clone());
-            }
-        }
+    if let (Some(result), true) = (&prev.result, prev.key == Some(key))
+        && outputs_intact(step, result, prev)
+    {
+        report.status = StepStatus::UpToDate;
+        report.reason = Reason::UpToDate;
+        return Some(result.clone());
     }
     // 4. Cached.
     let found = match cfg.mode {
@@ -311,11 +309,11 @@ fn action_step(
         },
     };
     report.reason = reason;
-    if cfg.mode == Mode::Build {
-        if let Err(e) = finish_build(step, action, &result, prev, cfg) {
-            fail(report, e);
-            return None;
-        }
+    if cfg.mode == Mode::Build
+        && let Err(e) = finish_build(step, action, &result, prev, cfg)
+    {
+        fail(report, e);
+        return None;
     }
     report.status = status;
     Some(result)

@@ -40,9 +40,11 @@ pub struct Diagnostic {
     /// What is wrong, as one sentence without a trailing full stop.
     pub message: String,
     /// The source line at `pos.line`, without its line ending.
-    pub source_line: Option<String>,
-    /// Extra facts, rendered as `= note: ...` (e.g. where a duplicate was first defined).
-    pub notes: Vec<String>,
+    pub source_line: Option<Box<str>>,
+    /// Extra facts, rendered as `= note: ...` (e.g. where a duplicate was
+    /// first defined). Boxed slices here and in `source_line` keep
+    /// `Diagnostic` under clippy's 128-byte limit for error types.
+    pub notes: Box<[String]>,
     /// What the user can do, rendered as `= help: ...`.
     pub help: Option<String>,
 }
@@ -56,7 +58,7 @@ impl Diagnostic {
             width: 1,
             message: message.into(),
             source_line: None,
-            notes: Vec::new(),
+            notes: Box::default(),
             help: None,
         }
     }
@@ -71,7 +73,7 @@ impl Diagnostic {
         self.source_line = source
             .lines()
             .nth(index)
-            .map(|l| l.trim_end_matches('\r').to_string());
+            .map(|l| l.trim_end_matches('\r').into());
         self
     }
 
@@ -85,7 +87,9 @@ impl Diagnostic {
     /// Adds a `= note:` line.
     #[must_use]
     pub fn with_note(mut self, note: impl Into<String>) -> Self {
-        self.notes.push(note.into());
+        let mut notes = std::mem::take(&mut self.notes).into_vec();
+        notes.push(note.into());
+        self.notes = notes.into_boxed_slice();
         self
     }
 
@@ -157,9 +161,12 @@ mod tests {
     #[test]
     fn renders_like_rustc() {
         let src = "a: 1\nb: 2\nc: 3\nd: 4\ne: 5\nf: 6\n    platfrom: qemu\n";
-        let d = Diagnostic::new(Path::new("demo/Kraftfile"), "unknown key `platfrom` in target")
-            .at(Pos { line: 7, column: 5 }, 8, src)
-            .with_help("did you mean `platform`?");
+        let d = Diagnostic::new(
+            Path::new("demo/Kraftfile"),
+            "unknown key `platfrom` in target",
+        )
+        .at(Pos { line: 7, column: 5 }, 8, src)
+        .with_help("did you mean `platform`?");
         let want = "error: unknown key `platfrom` in target\n  --> demo/Kraftfile:7:5\n   |\n 7 |     platfrom: qemu\n   |     ^^^^^^^^\n   = help: did you mean `platform`?\n";
         assert_eq!(d.render(), want);
     }
@@ -167,7 +174,14 @@ mod tests {
     #[test]
     fn wide_line_numbers_widen_the_gutter() {
         let src = "x\n".repeat(11) + "bad: [\n";
-        let d = Diagnostic::new(Path::new("K"), "oops").at(Pos { line: 12, column: 6 }, 1, &src);
+        let d = Diagnostic::new(Path::new("K"), "oops").at(
+            Pos {
+                line: 12,
+                column: 6,
+            },
+            1,
+            &src,
+        );
         assert_eq!(
             d.render(),
             "error: oops\n   --> K:12:6\n    |\n 12 | bad: [\n    |      ^\n"
@@ -175,9 +189,17 @@ mod tests {
     }
 
     #[test]
+    fn small_enough_for_clippy_result_large_err() {
+        assert!(std::mem::size_of::<Diagnostic>() < 128);
+    }
+
+    #[test]
     fn without_position() {
         let d = Diagnostic::new(Path::new("K"), "the file is empty").with_note("n");
-        assert_eq!(d.render(), "error: the file is empty\n  --> K\n   = note: n\n");
+        assert_eq!(
+            d.render(),
+            "error: the file is empty\n  --> K\n   = note: n\n"
+        );
         assert_eq!(d.to_string(), "K: the file is empty");
     }
 }

@@ -44,7 +44,11 @@ pub fn implied(target: &Target) -> KconfigValues {
 }
 
 /// The merged options of `target` in `kf` (host env lookups resolved by `env`).
-pub fn merged(kf: &Kraftfile, target: &Target, env: &dyn Fn(&str) -> Option<String>) -> KconfigValues {
+pub fn merged(
+    kf: &Kraftfile,
+    target: &Target,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> KconfigValues {
     let mut m = KconfigValues::new();
     let layers = kf
         .unikraft
@@ -64,7 +68,12 @@ pub fn merged(kf: &Kraftfile, target: &Target, env: &dyn Fn(&str) -> Option<Stri
     let mut vars: Vec<(String, String)> = kf
         .env
         .iter()
-        .map(|e| (e.name.clone(), e.value.clone().or_else(|| env(&e.name)).unwrap_or_default()))
+        .map(|e| {
+            (
+                e.name.clone(),
+                e.value.clone().or_else(|| env(&e.name)).unwrap_or_default(),
+            )
+        })
         .collect();
     vars.sort();
     for (i, (k, v)) in vars.into_iter().enumerate() {

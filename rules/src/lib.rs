@@ -2,8 +2,8 @@
 
 pub mod diag;
 pub mod initrd;
-pub mod kraftfile;
 pub mod kconfig;
+pub mod kraftfile;
 pub mod plan;
 pub mod project;
 pub mod select;

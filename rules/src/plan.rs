@@ -133,7 +133,9 @@ fn rootfs_kind(project: &Project) -> Result<Option<RootfsKind>, Diagnostic> {
     let meta = std::fs::metadata(&path).map_err(|e| {
         at(format!("rootfs `{}` cannot be read: {e}", rootfs.value))
             .with_note(format!("resolved to {}", path.display()))
-            .with_help("point `rootfs:` at a directory or a cpio archive, relative to the Kraftfile")
+            .with_help(
+                "point `rootfs:` at a directory or a cpio archive, relative to the Kraftfile",
+            )
     })?;
     if meta.is_dir() {
         return Ok(Some(RootfsKind::Dir(path)));
@@ -152,8 +154,11 @@ fn rootfs_kind(project: &Project) -> Result<Option<RootfsKind>, Diagnostic> {
         ))));
     }
     crate::initrd::check_newc(&path).map_err(|e| {
-        at(format!("rootfs `{}` is not a directory or a cpio newc archive", rootfs.value))
-            .with_note(e.to_string())
+        at(format!(
+            "rootfs `{}` is not a directory or a cpio newc archive",
+            rootfs.value
+        ))
+        .with_note(e.to_string())
     })?;
     Ok(Some(RootfsKind::Cpio(path)))
 }
@@ -278,4 +283,3 @@ fn embeds_initrd(config: &kconfig::KconfigValues) -> bool {
 pub fn initrd_path(project: &Project, arch: &str) -> PathBuf {
     project.outdir().join(format!("initramfs-{arch}.cpio"))
 }
-

@@ -38,7 +38,10 @@ impl Project {
             None => kraftfile::find_kraftfile(dir)?,
         };
         let kraftfile = kraftfile::load(&file, env)?;
-        Ok(Project { dir: abs, kraftfile })
+        Ok(Project {
+            dir: abs,
+            kraftfile,
+        })
     }
 
     /// Where outputs are materialized.

@@ -41,8 +41,11 @@ pub fn select_targets(project: &Project, filter: &TargetFilter) -> Result<Vec<Ta
     };
     let arch = match &filter.arch {
         Some(a) => Some(Arch::from_name(a).ok_or_else(|| {
-            Diagnostic::new(file, format!("unknown architecture `{a}` given with --arch"))
-                .with_help("use one of: x86_64, arm64, arm")
+            Diagnostic::new(
+                file,
+                format!("unknown architecture `{a}` given with --arch"),
+            )
+            .with_help("use one of: x86_64, arm64, arm")
         })?),
         None => None,
     };

@@ -24,12 +24,17 @@ fn env(name: &str) -> Option<String> {
 
 /// The corpus files of one kind, sorted, as paths relative to the crate.
 fn corpus(kind: &str) -> Vec<PathBuf> {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/kraftfiles").join(kind);
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/kraftfiles")
+        .join(kind);
     let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
         .unwrap_or_else(|e| panic!("cannot read {}: {e}", dir.display()))
         .filter_map(|e| e.ok().map(|e| e.path()))
         .filter(|p| p.extension().is_some_and(|x| x == "yaml"))
-        .filter_map(|p| p.file_name().map(|n| Path::new("tests/kraftfiles").join(kind).join(n)))
+        .filter_map(|p| {
+            p.file_name()
+                .map(|n| Path::new("tests/kraftfiles").join(kind).join(n))
+        })
         .collect();
     files.sort();
     files
@@ -40,7 +45,8 @@ fn corpus(kind: &str) -> Vec<PathBuf> {
 fn check_golden(golden: &Path, actual: &str) -> Option<String> {
     let abs = Path::new(env!("CARGO_MANIFEST_DIR")).join(golden);
     if std::env::var_os("KILN_BLESS").is_some_and(|v| v == "1") {
-        std::fs::write(&abs, actual).unwrap_or_else(|e| panic!("cannot write {}: {e}", abs.display()));
+        std::fs::write(&abs, actual)
+            .unwrap_or_else(|e| panic!("cannot write {}: {e}", abs.display()));
         return None;
     }
     match std::fs::read_to_string(&abs) {
@@ -49,7 +55,10 @@ fn check_golden(golden: &Path, actual: &str) -> Option<String> {
             "{} differs\n--- expected\n{expected}\n--- actual\n{actual}",
             golden.display()
         )),
-        Err(e) => Some(format!("{}: {e} (run with KILN_BLESS=1 to create it)", golden.display())),
+        Err(e) => Some(format!(
+            "{}: {e} (run with KILN_BLESS=1 to create it)",
+            golden.display()
+        )),
     }
 }
 
@@ -61,7 +70,11 @@ fn read(rel: &Path) -> String {
 #[test]
 fn valid_kraftfiles_parse_to_their_golden_model() {
     let files = corpus("valid");
-    assert!(files.len() >= 25, "the valid corpus is too small: {}", files.len());
+    assert!(
+        files.len() >= 25,
+        "the valid corpus is too small: {}",
+        files.len()
+    );
     let mut failures = Vec::new();
     for rel in &files {
         match parse_str(&read(rel), rel, &env) {
@@ -69,7 +82,11 @@ fn valid_kraftfiles_parse_to_their_golden_model() {
                 let json = serde_json::to_string_pretty(&kf).expect("the model serialises") + "\n";
                 failures.extend(check_golden(&rel.with_extension("json"), &json));
             }
-            Err(d) => failures.push(format!("{} should parse, but:\n{}", rel.display(), d.render())),
+            Err(d) => failures.push(format!(
+                "{} should parse, but:\n{}",
+                rel.display(),
+                d.render()
+            )),
         }
     }
     assert!(failures.is_empty(), "{}", failures.join("\n\n"));
@@ -78,7 +95,11 @@ fn valid_kraftfiles_parse_to_their_golden_model() {
 #[test]
 fn invalid_kraftfiles_fail_with_their_golden_diagnostic() {
     let files = corpus("invalid");
-    assert!(files.len() >= 20, "the invalid corpus is too small: {}", files.len());
+    assert!(
+        files.len() >= 20,
+        "the invalid corpus is too small: {}",
+        files.len()
+    );
     let mut failures = Vec::new();
     for rel in &files {
         match parse_str(&read(rel), rel, &env) {

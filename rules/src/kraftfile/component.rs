@@ -37,7 +37,11 @@ pub(crate) fn template(cx: &Ctx<'_>, entry: &Entry<'_>) -> Result<Component, Dia
         c.version = version;
     }
     if c.name.is_empty() {
-        c.name = c.source.as_deref().map(name_from_source).unwrap_or_default();
+        c.name = c
+            .source
+            .as_deref()
+            .map(name_from_source)
+            .unwrap_or_default();
     }
     if c.name.is_empty() {
         return Err(cx
@@ -48,10 +52,17 @@ pub(crate) fn template(cx: &Ctx<'_>, entry: &Entry<'_>) -> Result<Component, Dia
 }
 
 /// `libraries:` — a map from library name to a string or a component map.
-pub(crate) fn libraries(cx: &Ctx<'_>, node: &Node) -> Result<BTreeMap<String, Component>, Diagnostic> {
+pub(crate) fn libraries(
+    cx: &Ctx<'_>,
+    node: &Node,
+) -> Result<BTreeMap<String, Component>, Diagnostic> {
     let mut out = BTreeMap::new();
     for e in cx.entries(node, "`libraries`")? {
-        if !e.key.chars().all(|c| c.is_ascii_alphanumeric() || "._-".contains(c)) {
+        if !e
+            .key
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "._-".contains(c))
+        {
             return Err(cx
                 .error(e.key_node, format!("invalid library name `{}`", e.key))
                 .with_help("library names use only letters, digits, `.`, `_` and `-`"));
@@ -60,7 +71,10 @@ pub(crate) fn libraries(cx: &Ctx<'_>, node: &Node) -> Result<BTreeMap<String, Co
         if matches!(e.value.value, Value::Null) {
             return Err(cx
                 .wrong_type(e.value, "a version, a source or a map", &what)
-                .with_help(format!("write `{}: stable`, or give `source:`/`version:`", e.key)));
+                .with_help(format!(
+                    "write `{}: stable`, or give `source:`/`version:`",
+                    e.key
+                )));
         }
         let c = component(cx, &e, &e.key, &what, COMPONENT_KEYS)?;
         out.insert(e.key, c);
@@ -97,7 +111,9 @@ fn component(
         Value::Str(_) | Value::Num { .. } => {
             let s = cx.scalar(node, what)?;
             if s.is_empty() {
-                return Err(cx.error(node, format!("{what} is empty")).with_help("write a version such as `stable`, or a source"));
+                return Err(cx
+                    .error(node, format!("{what} is empty"))
+                    .with_help("write a version such as `stable`, or a source"));
             }
             if is_source(&s) {
                 c.version = version_from_url(&s);
@@ -158,7 +174,11 @@ fn version_from_url(s: &str) -> Option<String> {
 /// or `.tar.gz`, a query, or an `app-`/`lib-` prefix.
 fn name_from_source(source: &str) -> String {
     let path = source.split(['?', '#']).next().unwrap_or("");
-    let last = path.trim_end_matches('/').rsplit(['/', ':']).next().unwrap_or("");
+    let last = path
+        .trim_end_matches('/')
+        .rsplit(['/', ':'])
+        .next()
+        .unwrap_or("");
     let base = last.trim_end_matches(".git").trim_end_matches(".tar.gz");
     ["app-", "lib-", "apps-", "libs-"]
         .iter()
@@ -206,7 +226,9 @@ fn kconfig_item(cx: &Ctx<'_>, item: &Node, what: &str) -> Result<(String, String
         let key = s.split('=').next().unwrap_or("");
         return Err(cx
             .error(item, format!("kconfig option `{s}` has no value"))
-            .with_help(format!("write `{key}=y` (kraft needs an explicit value too)")));
+            .with_help(format!(
+                "write `{key}=y` (kraft needs an explicit value too)"
+            )));
     };
     check_symbol(cx, item, key)?;
     Ok((key.to_string(), value.to_string()))
@@ -230,7 +252,8 @@ fn kconfig_value(cx: &Ctx<'_>, node: &Node, key: &str) -> Result<String, Diagnos
 /// would be silently ignored by Kconfig; kiln refuses it.
 fn check_symbol(cx: &Ctx<'_>, node: &Node, key: &str) -> Result<(), Diagnostic> {
     let name = key.strip_prefix("CONFIG_");
-    let valid = name.is_some_and(|n| !n.is_empty() && n.chars().all(|c| c.is_ascii_alphanumeric() || c == '_'));
+    let valid = name
+        .is_some_and(|n| !n.is_empty() && n.chars().all(|c| c.is_ascii_alphanumeric() || c == '_'));
     if valid {
         return Ok(());
     }
@@ -238,10 +261,12 @@ fn check_symbol(cx: &Ctx<'_>, node: &Node, key: &str) -> Result<(), Diagnostic> 
     let width = u32::try_from(key.chars().count()).unwrap_or(1);
     let d = cx.error_at(pos, width, format!("invalid kconfig option `{key}`"));
     Err(match name {
-        None if key.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') => {
-            d.with_help(format!("kconfig options are full symbol names: write `CONFIG_{key}`"))
-        }
-        _ => d.with_help("kconfig options look like `CONFIG_NAME`, using only letters, digits and `_`"),
+        None if key.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') => d.with_help(format!(
+            "kconfig options are full symbol names: write `CONFIG_{key}`"
+        )),
+        _ => d.with_help(
+            "kconfig options look like `CONFIG_NAME`, using only letters, digits and `_`",
+        ),
     })
 }
 
@@ -253,9 +278,18 @@ pub(crate) fn runtime(cx: &Ctx<'_>, entry: &Entry<'_>) -> Result<Runtime, Diagno
         Value::Str(s) => runtime_ref(cx, node, s)?,
         Value::Map(_) => {
             let f = cx.fields(node, "`runtime`", COMPONENT_KEYS)?;
-            let source = f.value("source").map(|s| cx.string(s, "the source of `runtime`")).transpose()?;
-            let version = f.value("version").map(|v| cx.scalar(v, "the version of `runtime`")).transpose()?;
-            let kconfig = f.value("kconfig").map(|k| kconfig(cx, k, "`runtime`")).transpose()?;
+            let source = f
+                .value("source")
+                .map(|s| cx.string(s, "the source of `runtime`"))
+                .transpose()?;
+            let version = f
+                .value("version")
+                .map(|v| cx.scalar(v, "the version of `runtime`"))
+                .transpose()?;
+            let kconfig = f
+                .value("kconfig")
+                .map(|k| kconfig(cx, k, "`runtime`"))
+                .transpose()?;
             return Ok(Runtime {
                 reference: RuntimeRef::Source { source, version },
                 kconfig: kconfig.unwrap_or_default(),
@@ -273,14 +307,17 @@ pub(crate) fn runtime(cx: &Ctx<'_>, entry: &Entry<'_>) -> Result<Runtime, Diagno
 
 fn runtime_ref(cx: &Ctx<'_>, node: &Node, s: &str) -> Result<RuntimeRef, Diagnostic> {
     let bad = |msg: String| {
-        cx.error(node, msg)
-            .with_help("write `name[:tag]` (e.g. `base:latest`), `oci://image[:tag]` or `kernel://path`")
+        cx.error(node, msg).with_help(
+            "write `name[:tag]` (e.g. `base:latest`), `oci://image[:tag]` or `kernel://path`",
+        )
     };
     if let Some(path) = s.strip_prefix("kernel://") {
         if path.is_empty() {
             return Err(bad("`kernel://` needs a path".to_string()));
         }
-        return Ok(RuntimeRef::Kernel { path: path.to_string() });
+        return Ok(RuntimeRef::Kernel {
+            path: path.to_string(),
+        });
     }
     if let Some(image) = s.strip_prefix("oci://") {
         let (image, tag) = split_tag(image);
@@ -306,9 +343,10 @@ fn runtime_ref(cx: &Ctx<'_>, node: &Node, s: &str) -> Result<RuntimeRef, Diagnos
 fn split_tag(image: &str) -> (String, Option<String>) {
     let slash = image.rfind('/').map_or(0, |i| i + 1);
     match image[slash..].rfind(':') {
-        Some(i) if slash + i + 1 < image.len() => {
-            (image[..slash + i].to_string(), Some(image[slash + i + 1..].to_string()))
-        }
+        Some(i) if slash + i + 1 < image.len() => (
+            image[..slash + i].to_string(),
+            Some(image[slash + i + 1..].to_string()),
+        ),
         _ => (image.to_string(), None),
     }
 }
@@ -331,7 +369,15 @@ mod tests {
         ] {
             assert!(is_source(s), "{s} should be a source");
         }
-        for s in ["stable", "staging", "RELEASE-0.17.0", "v0.17.0", "0.17", "cloud", "a1b2c3d"] {
+        for s in [
+            "stable",
+            "staging",
+            "RELEASE-0.17.0",
+            "v0.17.0",
+            "0.17",
+            "cloud",
+            "a1b2c3d",
+        ] {
             assert!(!is_source(s), "{s} should be a version");
         }
     }
@@ -343,16 +389,28 @@ mod tests {
             Some("staging".into())
         );
         assert_eq!(version_from_url("https://x/y.git"), None);
-        assert_eq!(name_from_source("https://github.com/unikraft/app-elfloader.git"), "elfloader");
-        assert_eq!(name_from_source("https://github.com/unikraft/lib-lwip.git?branch=x"), "lwip");
+        assert_eq!(
+            name_from_source("https://github.com/unikraft/app-elfloader.git"),
+            "elfloader"
+        );
+        assert_eq!(
+            name_from_source("https://github.com/unikraft/lib-lwip.git?branch=x"),
+            "lwip"
+        );
         assert_eq!(name_from_source("./templates/mine/"), "mine");
         assert_eq!(name_from_source("git@github.com:u/app-x.git"), "x");
     }
 
     #[test]
     fn oci_tags() {
-        assert_eq!(split_tag("unikraft.org/nginx:1.25"), ("unikraft.org/nginx".into(), Some("1.25".into())));
-        assert_eq!(split_tag("localhost:5000/nginx"), ("localhost:5000/nginx".into(), None));
+        assert_eq!(
+            split_tag("unikraft.org/nginx:1.25"),
+            ("unikraft.org/nginx".into(), Some("1.25".into()))
+        );
+        assert_eq!(
+            split_tag("localhost:5000/nginx"),
+            ("localhost:5000/nginx".into(), None)
+        );
         assert_eq!(split_tag("nginx"), ("nginx".into(), None));
     }
 }

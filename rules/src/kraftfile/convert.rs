@@ -11,7 +11,7 @@ use std::collections::BTreeMap;
 use crate::diag::Diagnostic;
 
 use super::component;
-use super::ctx::Ctx;
+use super::ctx::{Ctx, Fields};
 use super::interpolate::{EnvLookup, InterpolateError, interpolate};
 use super::model::{EnvVar, Kraftfile, KraftfileVersion, Located, SpecVersion, Volume};
 use super::node::{Node, Value};
@@ -33,15 +33,27 @@ const TOP_KEYS: &[&[&str]] = &[
     &["libraries"],
     &["targets"],
 ];
-const VOLUME_KEYS: &[&[&str]] = &[&["driver"], &["source"], &["destination"], &["readonly"], &["mode"]];
+const VOLUME_KEYS: &[&[&str]] = &[
+    &["driver"],
+    &["source"],
+    &["destination"],
+    &["readonly"],
+    &["mode"],
+];
 
 /// Converts the document `root`. `dir_name` is the name of the Kraftfile's
 /// directory, used when there is no `name:`.
-pub(crate) fn kraftfile(cx: &Ctx<'_>, root: &Node, dir_name: Option<&str>) -> Result<Kraftfile, Diagnostic> {
+pub(crate) fn kraftfile(
+    cx: &Ctx<'_>,
+    root: &Node,
+    dir_name: Option<&str>,
+) -> Result<Kraftfile, Diagnostic> {
     if !matches!(root.value, Value::Map(_)) {
         return Err(cx
             .wrong_type(root, "a map", "the top level of a Kraftfile")
-            .with_help("a Kraftfile is a map of keys such as `spec:`, `unikraft:` and `targets:`"));
+            .with_help(
+                "a Kraftfile is a map of keys such as `spec:`, `unikraft:` and `targets:`",
+            ));
     }
     let f = cx.fields(root, "the Kraftfile", TOP_KEYS)?;
     let Some(spec_node) = f.value("spec") else {
@@ -49,25 +61,36 @@ pub(crate) fn kraftfile(cx: &Ctx<'_>, root: &Node, dir_name: Option<&str>) -> Re
             .error(root, "the Kraftfile has no `spec`")
             .with_help("add `spec: v0.6` as the first line"));
     };
-    let text = |key: &str, what: &str| f.value(key).map(|n| non_empty(cx, n, what)).transpose();
     let kf = Kraftfile {
         path: cx.file.to_path_buf(),
         spec: spec(cx, spec_node)?,
         name: name(cx, f.value("name"), dir_name)?,
-        outdir: text("outdir", "`outdir`")?,
-        cmd: f.value("cmd").map(|n| cmd(cx, n)).transpose()?.unwrap_or_default(),
-        env: f.value("env").map(|n| env(cx, n)).transpose()?.unwrap_or_default(),
-        labels: f.value("labels").map(|n| labels(cx, n)).transpose()?.unwrap_or_default(),
-        rootfs: match f.value("rootfs") {
-            Some(n) => Some(Located { value: non_empty(cx, n, "`rootfs`")?, pos: n.mark.pos }),
-            None => None,
-        },
-        volumes: f.value("volumes").map(|n| volumes(cx, n)).transpose()?.unwrap_or_default(),
-        unikraft: f.get("unikraft").map(|e| component::unikraft(cx, e)).transpose()?,
-        template: f.get("template").map(|e| component::template(cx, e)).transpose()?,
-        runtime: f.get("runtime").map(|e| component::runtime(cx, e)).transpose()?,
-        libraries: f.value("libraries").map(|n| component::libraries(cx, n)).transpose()?.unwrap_or_default(),
-        targets: f.value("targets").map(|n| target::targets(cx, n)).transpose()?.unwrap_or_default(),
+        outdir: optional(&f, "outdir", |n| non_empty(cx, n, "`outdir`"))?,
+        cmd: or_default(&f, "cmd", |n| cmd(cx, n))?,
+        env: or_default(&f, "env", |n| env(cx, n))?,
+        labels: or_default(&f, "labels", |n| labels(cx, n))?,
+        rootfs: optional(&f, "rootfs", |n| {
+            let value = non_empty(cx, n, "`rootfs`")?;
+            Ok(Located {
+                value,
+                pos: n.mark.pos,
+            })
+        })?,
+        volumes: or_default(&f, "volumes", |n| volumes(cx, n))?,
+        unikraft: f
+            .get("unikraft")
+            .map(|e| component::unikraft(cx, e))
+            .transpose()?,
+        template: f
+            .get("template")
+            .map(|e| component::template(cx, e))
+            .transpose()?,
+        runtime: f
+            .get("runtime")
+            .map(|e| component::runtime(cx, e))
+            .transpose()?,
+        libraries: or_default(&f, "libraries", |n| component::libraries(cx, n))?,
+        targets: or_default(&f, "targets", |n| target::targets(cx, n))?,
         extensions: extensions(cx, root)?,
     };
     if kf.unikraft.is_none() && kf.template.is_none() && kf.runtime.is_none() {
@@ -78,8 +101,30 @@ pub(crate) fn kraftfile(cx: &Ctx<'_>, root: &Node, dir_name: Option<&str>) -> Re
     Ok(kf)
 }
 
+/// Converts the value of `key`, if present.
+fn optional<T>(
+    f: &Fields<'_>,
+    key: &str,
+    convert: impl FnOnce(&Node) -> Result<T, Diagnostic>,
+) -> Result<Option<T>, Diagnostic> {
+    f.value(key).map(convert).transpose()
+}
+
+/// Converts the value of `key`, or gives the empty default when absent.
+fn or_default<T: Default>(
+    f: &Fields<'_>,
+    key: &str,
+    convert: impl FnOnce(&Node) -> Result<T, Diagnostic>,
+) -> Result<T, Diagnostic> {
+    Ok(optional(f, key, convert)?.unwrap_or_default())
+}
+
 /// Replaces `${VAR}` references in every string value (never in keys).
-pub(crate) fn interpolate_tree(cx: &Ctx<'_>, node: &mut Node, env: EnvLookup<'_>) -> Result<(), Diagnostic> {
+pub(crate) fn interpolate_tree(
+    cx: &Ctx<'_>,
+    node: &mut Node,
+    env: EnvLookup<'_>,
+) -> Result<(), Diagnostic> {
     if let Value::Str(s) = &node.value {
         if s.contains('$') {
             let v = interpolate(s, env).map_err(|e| interpolation_error(cx, node, s, e))?;
@@ -108,21 +153,32 @@ pub(crate) fn interpolate_tree(cx: &Ctx<'_>, node: &mut Node, env: EnvLookup<'_>
 fn interpolation_error(cx: &Ctx<'_>, node: &Node, s: &str, e: InterpolateError) -> Diagnostic {
     match e {
         InterpolateError::Invalid { text } => {
-            let msg = format!("invalid interpolation `{}`", text.chars().take(2).collect::<String>());
+            let msg = format!(
+                "invalid interpolation `{}`",
+                text.chars().take(2).collect::<String>()
+            );
             let at = cx.pos_in(node, s.len() - text.len());
-            let d = if at == node.mark.pos { cx.error(node, msg) } else { cx.error_at(at, 2, msg) };
-            d.with_help("use `${NAME}`, `${NAME:-default}` or `$NAME`; write `$$` for a literal `$`")
+            let d = if at == node.mark.pos {
+                cx.error(node, msg)
+            } else {
+                cx.error_at(at, 2, msg)
+            };
+            d.with_help(
+                "use `${NAME}`, `${NAME:-default}` or `$NAME`; write `$$` for a literal `$`",
+            )
         }
-        e @ InterpolateError::Required { .. } => {
-            cx.error(node, e.to_string()).with_help("set the variable in the environment")
-        }
+        e @ InterpolateError::Required { .. } => cx
+            .error(node, e.to_string())
+            .with_help("set the variable in the environment"),
     }
 }
 
 fn non_empty(cx: &Ctx<'_>, node: &Node, what: &str) -> Result<String, Diagnostic> {
     let s = cx.string(node, what)?;
     if s.trim().is_empty() {
-        return Err(cx.error(node, format!("{what} is empty")).with_help("give a value or remove the key"));
+        return Err(cx
+            .error(node, format!("{what} is empty"))
+            .with_help("give a value or remove the key"));
     }
     Ok(s)
 }
@@ -131,7 +187,11 @@ fn non_empty(cx: &Ctx<'_>, node: &Node, what: &str) -> Result<String, Diagnostic
 fn spec(cx: &Ctx<'_>, node: &Node) -> Result<SpecVersion, Diagnostic> {
     let raw = match &node.value {
         Value::Str(_) | Value::Num { .. } => cx.scalar(node, "`spec`")?,
-        _ => return Err(cx.wrong_type(node, "a version string", "`spec`").with_help("write `spec: v0.6`")),
+        _ => {
+            return Err(cx
+                .wrong_type(node, "a version string", "`spec`")
+                .with_help("write `spec: v0.6`"));
+        }
     };
     let bare = raw.strip_prefix('v').unwrap_or(&raw);
     let version = match bare {
@@ -160,8 +220,11 @@ fn name(cx: &Ctx<'_>, node: Option<&Node>, dir_name: Option<&str>) -> Result<Str
     }
     match dir_name.map(normalize_name).filter(|n| !n.is_empty()) {
         Some(n) => Ok(n),
-        None => Err(Diagnostic::new(cx.file, "cannot name the project: no `name:` and no usable directory name")
-            .with_help("add `name: <project>` to the Kraftfile")),
+        None => Err(Diagnostic::new(
+            cx.file,
+            "cannot name the project: no `name:` and no usable directory name",
+        )
+        .with_help("add `name: <project>` to the Kraftfile")),
     }
 }
 
@@ -183,7 +246,10 @@ fn cmd(cx: &Ctx<'_>, node: &Node) -> Result<Vec<String>, Diagnostic> {
             cx.error(node, format!("cannot split `cmd` into arguments: {e}"))
                 .with_help("close the quote, or write `cmd` as a list: [\"/bin/app\", \"arg\"]")
         }),
-        Value::Seq(items) => items.iter().map(|i| cx.string(i, "an argument of `cmd`")).collect(),
+        Value::Seq(items) => items
+            .iter()
+            .map(|i| cx.string(i, "an argument of `cmd`"))
+            .collect(),
         _ => Err(cx.wrong_type(node, "a string or a list of strings", "`cmd`")),
     }
 }
@@ -208,7 +274,10 @@ fn env(cx: &Ctx<'_>, node: &Node) -> Result<Vec<EnvVar>, Diagnostic> {
                         .with_note(format!("it is first set on line {first}"))
                         .with_help("remove one of them"));
                 }
-                let var = EnvVar { name: name.to_string(), value: value.filter(|v| !v.is_empty()) };
+                let var = EnvVar {
+                    name: name.to_string(),
+                    value: value.filter(|v| !v.is_empty()),
+                };
                 out.push((var, item.mark.pos.line));
             }
         }
@@ -217,7 +286,8 @@ fn env(cx: &Ctx<'_>, node: &Node) -> Result<Vec<EnvVar>, Diagnostic> {
                 check_env_name(cx, e.key_node, &e.key)?;
                 let value = match &e.value.value {
                     Value::Null => None,
-                    _ => Some(cx.scalar(e.value, &format!("`{}` in `env`", e.key))?).filter(|v| !v.is_empty()),
+                    _ => Some(cx.scalar(e.value, &format!("`{}` in `env`", e.key))?)
+                        .filter(|v| !v.is_empty()),
                 };
                 out.push((EnvVar { name: e.key, value }, e.key_node.mark.pos.line));
             }
@@ -229,7 +299,9 @@ fn env(cx: &Ctx<'_>, node: &Node) -> Result<Vec<EnvVar>, Diagnostic> {
 
 fn check_env_name(cx: &Ctx<'_>, node: &Node, name: &str) -> Result<(), Diagnostic> {
     let mut chars = name.chars();
-    let valid = chars.next().is_some_and(|c| c == '_' || c.is_ascii_alphabetic())
+    let valid = chars
+        .next()
+        .is_some_and(|c| c == '_' || c.is_ascii_alphabetic())
         && chars.all(|c| c == '_' || c.is_ascii_alphanumeric());
     if valid {
         return Ok(());
@@ -270,12 +342,22 @@ fn volume(cx: &Ctx<'_>, node: &Node) -> Result<Volume, Diagnostic> {
         _ => return Err(cx.wrong_type(node, "a string `src:dst` or a map", "a volume")),
     };
     if v.source.is_empty() {
-        return Err(cx.error(node, "the volume has no source").with_help("write `./host/dir:/guest/dir`"));
+        return Err(cx
+            .error(node, "the volume has no source")
+            .with_help("write `./host/dir:/guest/dir`"));
     }
     if !v.destination.starts_with('/') {
         return Err(cx
-            .error(node, format!("the volume destination `{}` is not an absolute path", v.destination))
-            .with_help("volumes are mounted at absolute paths in the unikernel, e.g. `./data:/data`"));
+            .error(
+                node,
+                format!(
+                    "the volume destination `{}` is not an absolute path",
+                    v.destination
+                ),
+            )
+            .with_help(
+                "volumes are mounted at absolute paths in the unikernel, e.g. `./data:/data`",
+            ));
     }
     Ok(v)
 }
@@ -287,7 +369,10 @@ fn short_volume(cx: &Ctx<'_>, node: &Node, s: &str) -> Result<Volume, Diagnostic
         Some(&"ro") => true,
         Some(other) => {
             return Err(cx
-                .error(node, format!("invalid volume `{s}`: unknown mode `{other}`"))
+                .error(
+                    node,
+                    format!("invalid volume `{s}`: unknown mode `{other}`"),
+                )
                 .with_help("write `src:dst`, `src:dst:ro` or `src:dst:rw`"));
         }
     };
@@ -306,7 +391,11 @@ fn short_volume(cx: &Ctx<'_>, node: &Node, s: &str) -> Result<Volume, Diagnostic
 
 fn long_volume(cx: &Ctx<'_>, node: &Node) -> Result<Volume, Diagnostic> {
     let f = cx.fields(node, "a volume", VOLUME_KEYS)?;
-    let text = |k: &str| f.value(k).map(|n| cx.string(n, &format!("`{k}` of a volume"))).transpose();
+    let text = |k: &str| {
+        f.value(k)
+            .map(|n| cx.string(n, &format!("`{k}` of a volume")))
+            .transpose()
+    };
     let mut readonly = match f.value("readonly") {
         Some(n) => match n.value {
             Value::Bool { value, .. } => value,
@@ -318,10 +407,16 @@ fn long_volume(cx: &Ctx<'_>, node: &Node) -> Result<Volume, Diagnostic> {
         let ro = match cx.string(n, "`mode` of a volume")?.as_str() {
             "ro" => true,
             "rw" => false,
-            other => return Err(cx.error(n, format!("unknown volume mode `{other}`")).with_help("write `ro` or `rw`")),
+            other => {
+                return Err(cx
+                    .error(n, format!("unknown volume mode `{other}`"))
+                    .with_help("write `ro` or `rw`"));
+            }
         };
         if f.value("readonly").is_some() && ro != readonly {
-            return Err(cx.error(n, "`mode` contradicts `readonly`").with_help("keep only one of them"));
+            return Err(cx
+                .error(n, "`mode` contradicts `readonly`")
+                .with_help("keep only one of them"));
         }
         readonly = ro;
     }
@@ -334,7 +429,10 @@ fn long_volume(cx: &Ctx<'_>, node: &Node) -> Result<Volume, Diagnostic> {
 }
 
 /// Top-level `x-*` keys, converted to JSON.
-fn extensions(cx: &Ctx<'_>, root: &Node) -> Result<BTreeMap<String, serde_json::Value>, Diagnostic> {
+fn extensions(
+    cx: &Ctx<'_>,
+    root: &Node,
+) -> Result<BTreeMap<String, serde_json::Value>, Diagnostic> {
     let mut out = BTreeMap::new();
     if let Value::Map(pairs) = &root.value {
         for (k, v) in pairs {
@@ -352,9 +450,15 @@ fn to_json(cx: &Ctx<'_>, node: &Node) -> Result<serde_json::Value, Diagnostic> {
     Ok(match &node.value {
         Value::Null => J::Null,
         Value::Bool { value, .. } => J::Bool(*value),
-        Value::Num { raw } => serde_json::from_str::<serde_json::Number>(raw).map_or_else(|_| J::String(raw.clone()), J::Number),
+        Value::Num { raw } => serde_json::from_str::<serde_json::Number>(raw)
+            .map_or_else(|_| J::String(raw.clone()), J::Number),
         Value::Str(s) => J::String(s.clone()),
-        Value::Seq(items) => J::Array(items.iter().map(|i| to_json(cx, i)).collect::<Result<_, _>>()?),
+        Value::Seq(items) => J::Array(
+            items
+                .iter()
+                .map(|i| to_json(cx, i))
+                .collect::<Result<_, _>>()?,
+        ),
         Value::Map(pairs) => {
             let mut map = serde_json::Map::new();
             for (k, v) in pairs {

@@ -76,7 +76,10 @@ impl<'a> Ctx<'a> {
     /// "expected X for Y, found Z".
     pub fn wrong_type(&self, node: &Node, expected: &str, what: &str) -> Diagnostic {
         let found = node.value.kind();
-        let d = self.error(node, format!("expected {expected} for {what}, found {found}"));
+        let d = self.error(
+            node,
+            format!("expected {expected} for {what}, found {found}"),
+        );
         match &node.value {
             Value::Num { raw } | Value::Bool { raw, .. } if expected.contains("string") => {
                 d.with_help(format!("put the value in quotes: '{raw}'"))
@@ -122,7 +125,10 @@ impl<'a> Ctx<'a> {
             if let Some(first) = out.iter().find(|e| e.key == key) {
                 return Err(self
                     .error(k, format!("duplicate key `{key}` in {what}"))
-                    .with_note(format!("`{key}` is first set on line {}", first.key_node.mark.pos.line))
+                    .with_note(format!(
+                        "`{key}` is first set on line {}",
+                        first.key_node.mark.pos.line
+                    ))
                     .with_help("remove one of them"));
             }
             if !key.starts_with("x-") {
@@ -154,8 +160,17 @@ impl<'a> Ctx<'a> {
             let canonical = group[0];
             if let Some(first) = fields.get(canonical) {
                 return Err(self
-                    .error(entry.key_node, format!("`{}` and `{}` are the same key in {what}", first.key, entry.key))
-                    .with_note(format!("`{}` is set on line {}", first.key, first.key_node.mark.pos.line))
+                    .error(
+                        entry.key_node,
+                        format!(
+                            "`{}` and `{}` are the same key in {what}",
+                            first.key, entry.key
+                        ),
+                    )
+                    .with_note(format!(
+                        "`{}` is set on line {}",
+                        first.key, first.key_node.mark.pos.line
+                    ))
                     .with_help("keep only one of them"));
             }
             fields.entries.push((canonical, entry));
@@ -165,12 +180,19 @@ impl<'a> Ctx<'a> {
 
     fn unknown_key(&self, entry: &Entry<'_>, what: &str, groups: &[&[&'static str]]) -> Diagnostic {
         let names: Vec<&str> = groups.iter().flat_map(|g| g.iter().copied()).collect();
-        let d = self.error(entry.key_node, format!("unknown key `{}` in {what}", entry.key));
+        let d = self.error(
+            entry.key_node,
+            format!("unknown key `{}` in {what}", entry.key),
+        );
         match suggest(&entry.key, &names) {
             Some(s) => d.with_help(format!("did you mean `{s}`?")),
             None => d.with_help(format!(
                 "expected one of {}; keys starting with `x-` are extensions and always allowed",
-                names.iter().map(|n| format!("`{n}`")).collect::<Vec<_>>().join(", ")
+                names
+                    .iter()
+                    .map(|n| format!("`{n}`"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
             )),
         }
     }
@@ -181,7 +203,10 @@ impl<'a> Ctx<'a> {
         match &key.value {
             Value::Str(s) if !s.is_empty() => Ok(s.clone()),
             Value::Num { raw } | Value::Bool { raw, .. } => Ok(raw.clone()),
-            _ => Err(self.error(key, format!("expected a key name in {what}, found {}", key.value.kind()))),
+            _ => Err(self.error(
+                key,
+                format!("expected a key name in {what}, found {}", key.value.kind()),
+            )),
         }
     }
 
@@ -232,7 +257,14 @@ mod tests {
 
     #[test]
     fn suggestions() {
-        let keys = ["name", "plat", "platform", "arch", "architecture", "kconfig"];
+        let keys = [
+            "name",
+            "plat",
+            "platform",
+            "arch",
+            "architecture",
+            "kconfig",
+        ];
         assert_eq!(suggest("platfrom", &keys), Some("platform"));
         assert_eq!(suggest("Name", &keys), Some("name"));
         assert_eq!(suggest("archs", &keys), Some("arch"));

@@ -98,7 +98,11 @@ fn braced(body: &str, env: EnvLookup<'_>) -> Result<String, InterpolateError> {
     // With a colon, an empty value counts as missing.
     let present = value.as_deref().is_some_and(|v| !colon || !v.is_empty());
     let Some(kind) = op.chars().next() else {
-        return if colon { Err(invalid()) } else { Ok(value.unwrap_or_default()) };
+        return if colon {
+            Err(invalid())
+        } else {
+            Ok(value.unwrap_or_default())
+        };
     };
     let arg = &op[kind.len_utf8()..];
     match kind {
@@ -206,7 +210,17 @@ mod tests {
 
     #[test]
     fn invalid() {
-        for bad in ["$", "a $1", "${", "${HOME", "${}", "${1A}", "${HOME:}", "${HOME:x}", "$ x"] {
+        for bad in [
+            "$",
+            "a $1",
+            "${",
+            "${HOME",
+            "${}",
+            "${1A}",
+            "${HOME:}",
+            "${HOME:x}",
+            "$ x",
+        ] {
             assert!(
                 matches!(run(bad), Err(InterpolateError::Invalid { .. })),
                 "{bad} should be invalid"

@@ -35,7 +35,13 @@ pub use model::{
 pub use shell::{SplitError, split as split_command};
 
 /// The file names kraft looks for, in its order of preference.
-pub const KRAFTFILE_NAMES: [&str; 5] = ["kraft.yaml", "kraft.yml", "Kraftfile.yml", "Kraftfile.yaml", "Kraftfile"];
+pub const KRAFTFILE_NAMES: [&str; 5] = [
+    "kraft.yaml",
+    "kraft.yml",
+    "Kraftfile.yml",
+    "Kraftfile.yaml",
+    "Kraftfile",
+];
 
 /// Looks up a variable in this process's environment; pass it to [`load`]
 /// or [`parse_str`] to interpolate from the real environment.
@@ -54,18 +60,26 @@ pub fn find_kraftfile(dir: &Path) -> Result<PathBuf, Diagnostic> {
     let listed = |names: Vec<String>| names.join(", ");
     match found.len() {
         1 => Ok(found.into_iter().next().unwrap_or_default()),
-        0 => Err(Diagnostic::new(dir, "no Kraftfile found in this directory").with_help(format!(
-            "looked for {}; create one, or name one with `-K FILE`",
-            listed(KRAFTFILE_NAMES.iter().map(|n| format!("`{n}`")).collect())
-        ))),
+        0 => Err(
+            Diagnostic::new(dir, "no Kraftfile found in this directory").with_help(format!(
+                "looked for {}; create one, or name one with `-K FILE`",
+                listed(KRAFTFILE_NAMES.iter().map(|n| format!("`{n}`")).collect())
+            )),
+        ),
         _ => {
             let names = found
                 .iter()
                 .filter_map(|p| p.file_name())
                 .map(|n| format!("`{}`", n.to_string_lossy()))
                 .collect();
-            Err(Diagnostic::new(dir, format!("more than one Kraftfile in this directory: {}", listed(names)))
-                .with_help("keep one of them, or choose one with `-K FILE`"))
+            Err(Diagnostic::new(
+                dir,
+                format!(
+                    "more than one Kraftfile in this directory: {}",
+                    listed(names)
+                ),
+            )
+            .with_help("keep one of them, or choose one with `-K FILE`"))
         }
     }
 }
@@ -76,7 +90,10 @@ pub fn load(path: &Path, env: EnvLookup<'_>) -> Result<Kraftfile, Diagnostic> {
     let text = std::fs::read_to_string(path)
         .map_err(|e| Diagnostic::new(path, format!("cannot read the Kraftfile: {e}")))?;
     let dir_name = dir_name(path).or_else(|| {
-        let parent = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+        let parent = path
+            .parent()
+            .filter(|p| !p.as_os_str().is_empty())
+            .unwrap_or(Path::new("."));
         let abs = std::fs::canonicalize(parent).ok()?;
         abs.file_name().map(|n| n.to_string_lossy().into_owned())
     });
@@ -95,11 +112,20 @@ fn dir_name(path: &Path) -> Option<String> {
     (name != "." && name != "..").then_some(name)
 }
 
-fn parse(text: &str, path: &Path, dir_name: Option<&str>, env: EnvLookup<'_>) -> Result<Kraftfile, Diagnostic> {
-    let cx = ctx::Ctx { file: path, src: text };
+fn parse(
+    text: &str,
+    path: &Path,
+    dir_name: Option<&str>,
+    env: EnvLookup<'_>,
+) -> Result<Kraftfile, Diagnostic> {
+    let cx = ctx::Ctx {
+        file: path,
+        src: text,
+    };
     let root = node::parse(text).map_err(|e| {
-        let d = Diagnostic::new(path, format!("invalid YAML: {}", e.message))
-            .with_help("check the indentation, quotes and brackets at this spot and on the line before");
+        let d = Diagnostic::new(path, format!("invalid YAML: {}", e.message)).with_help(
+            "check the indentation, quotes and brackets at this spot and on the line before",
+        );
         match e.pos {
             Some(pos) => d.at(pos, 1, text),
             None => d,

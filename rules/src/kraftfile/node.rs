@@ -243,7 +243,11 @@ mod tests {
     #[test]
     fn scalars_keep_their_spelling() {
         let src = "a: 0.10\nb: 0x400\nc: yes\nd: &x 1.50\ne: *x\nf: ~\ng: .inf\n";
-        let Some(Node { value: Value::Map(m), .. }) = parse(src).unwrap() else {
+        let Some(Node {
+            value: Value::Map(m),
+            ..
+        }) = parse(src).unwrap()
+        else {
             panic!("not a map");
         };
         let raws: Vec<String> = m
@@ -254,8 +258,15 @@ mod tests {
                 other => format!("{other:?}"),
             })
             .collect();
-        assert_eq!(raws, ["0.10", "0x400", "yes", "1.50", "1.50", "Null", "str:.inf"]);
-        assert_eq!(m[4].1.mark.pos, at(5, 4), "an alias is placed where it is used");
+        assert_eq!(
+            raws,
+            ["0.10", "0x400", "yes", "1.50", "1.50", "Null", "str:.inf"]
+        );
+        assert_eq!(
+            m[4].1.mark.pos,
+            at(5, 4),
+            "an alias is placed where it is used"
+        );
     }
 
     #[test]
@@ -271,7 +282,11 @@ mod tests {
 
     #[test]
     fn duplicate_keys_are_kept() {
-        let Some(Node { value: Value::Map(m), .. }) = parse("a: 1\na: 2\n").unwrap() else {
+        let Some(Node {
+            value: Value::Map(m),
+            ..
+        }) = parse("a: 1\na: 2\n").unwrap()
+        else {
             panic!("not a map");
         };
         assert_eq!(m.len(), 2);

@@ -27,7 +27,9 @@ pub(crate) fn targets(cx: &Ctx<'_>, node: &Node) -> Result<Vec<Target>, Diagnost
         Value::Str(s) => {
             return Err(cx
                 .wrong_type(node, "a list", "`targets`")
-                .with_help(format!("write it as a list: `targets: [{s}]`, or one `- {s}` per line")));
+                .with_help(format!(
+                    "write it as a list: `targets: [{s}]`, or one `- {s}` per line"
+                )));
         }
         _ => cx.seq(node, "`targets`")?,
     };
@@ -70,7 +72,10 @@ fn target(cx: &Ctx<'_>, node: &Node) -> Result<Target, Diagnostic> {
 
 fn target_map(cx: &Ctx<'_>, node: &Node) -> Result<Target, Diagnostic> {
     let f = cx.fields(node, "target", TARGET_KEYS)?;
-    let name = f.value("name").map(|n| cx.string(n, "the target name")).transpose()?;
+    let name = f
+        .value("name")
+        .map(|n| cx.string(n, "the target name"))
+        .transpose()?;
     if let (Some(n), Some(e)) = (&name, f.get("name"))
         && n.trim().is_empty()
     {
@@ -93,7 +98,13 @@ fn target_map(cx: &Ctx<'_>, node: &Node) -> Result<Target, Diagnostic> {
             let a = arch_at(cx, e.value, &text, 0)?;
             if from_plat.is_some_and(|p| p != a) {
                 return Err(cx
-                    .error(e.value, format!("`{}` says {a}, but `{}` says {}", e.key, plat_entry.key, plat_text))
+                    .error(
+                        e.value,
+                        format!(
+                            "`{}` says {a}, but `{}` says {}",
+                            e.key, plat_entry.key, plat_text
+                        ),
+                    )
                     .with_help("give the architecture once"));
             }
             a
@@ -126,8 +137,12 @@ fn platform(cx: &Ctx<'_>, node: &Node, text: &str, offset: usize) -> Result<Plat
     }
     let names = ["qemu", "fc", "xen", "firecracker", "kvm"];
     let help = match suggest(text, &names) {
-        Some(s) => format!("did you mean `{s}`? valid platforms are qemu, fc (alias firecracker) and xen (kvm means qemu)"),
-        None => "valid platforms are qemu, fc (alias firecracker) and xen (kvm means qemu)".to_string(),
+        Some(s) => format!(
+            "did you mean `{s}`? valid platforms are qemu, fc (alias firecracker) and xen (kvm means qemu)"
+        ),
+        None => {
+            "valid platforms are qemu, fc (alias firecracker) and xen (kvm means qemu)".to_string()
+        }
     };
     Err(part_error(cx, node, offset, text, format!("unknown platform `{text}`")).with_help(help))
 }
@@ -147,7 +162,14 @@ fn arch_at(cx: &Ctx<'_>, node: &Node, text: &str, offset: usize) -> Result<Arch,
         Some(s) => format!("did you mean `{s}`? valid architectures are x86_64, arm64 and arm"),
         None => "valid architectures are x86_64, arm64 and arm".to_string(),
     };
-    Err(part_error(cx, node, offset, text, format!("unknown architecture `{text}`")).with_help(help))
+    Err(part_error(
+        cx,
+        node,
+        offset,
+        text,
+        format!("unknown architecture `{text}`"),
+    )
+    .with_help(help))
 }
 
 /// An error marking `text`, the part of `node`'s string at byte `offset`.

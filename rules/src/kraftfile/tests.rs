@@ -24,7 +24,9 @@ fn error_at(text: &str) -> (u32, u32, String) {
     match parse_str(text, Path::new("app/Kraftfile"), &no_env) {
         Ok(_) => panic!("should fail:\n{text}"),
         Err(d) => {
-            let p = d.pos.unwrap_or_else(|| panic!("no position: {}", d.render()));
+            let p = d
+                .pos
+                .unwrap_or_else(|| panic!("no position: {}", d.render()));
             (p.line, p.column, d.message)
         }
     }
@@ -34,9 +36,13 @@ const HEAD: &str = "spec: v0.6\nunikraft: stable\n";
 
 #[test]
 fn locations_in_block_style() {
-    let (l, c, m) = error_at(&format!("{HEAD}targets:\n  - qemu/x86_64\n  - plat: qemu\n    arch: x86_65\n"));
+    let (l, c, m) = error_at(&format!(
+        "{HEAD}targets:\n  - qemu/x86_64\n  - plat: qemu\n    arch: x86_65\n"
+    ));
     assert_eq!((l, c), (6, 11), "{m}");
-    let (l, c, _) = error_at(&format!("{HEAD}libraries:\n  lwip:\n    version: stable\n    kconfig:\n      LWIP_TCP: y\n"));
+    let (l, c, _) = error_at(&format!(
+        "{HEAD}libraries:\n  lwip:\n    version: stable\n    kconfig:\n      LWIP_TCP: y\n"
+    ));
     assert_eq!((l, c), (7, 7));
     let (l, c, _) = error_at(&format!("{HEAD}env:\n  - GOOD=1\n  - 9BAD=1\n"));
     assert_eq!((l, c), (5, 5));
@@ -55,7 +61,8 @@ fn locations_inside_strings() {
 
 #[test]
 fn locations_in_flow_style_and_crlf() {
-    let (l, c, m) = error_at("{spec: v0.6, unikraft: stable, targets: [{plat: qemu, arc: x86_64}]}\n");
+    let (l, c, m) =
+        error_at("{spec: v0.6, unikraft: stable, targets: [{plat: qemu, arc: x86_64}]}\n");
     assert_eq!((l, c), (1, 55), "{m}");
     let (l, c, _) = error_at("spec: v0.6\r\nunikraft: stable\r\nnmae: x\r\n");
     assert_eq!((l, c), (3, 1));
@@ -82,9 +89,13 @@ fn interpolation_reaches_all_string_values_but_not_keys() {
         _ => None,
     };
     let text = "spec: v0.6\nname: app-${V}\nunikraft: $V\nlabels:\n  ${KEY}: x\ntargets: [\"${P}/x86_64\"]\ncmd: [\"${MISSING:-/bin/app}\"]\n";
-    let k = parse_str(text, Path::new("app/Kraftfile"), &env).unwrap_or_else(|d| panic!("{}", d.render()));
+    let k = parse_str(text, Path::new("app/Kraftfile"), &env)
+        .unwrap_or_else(|d| panic!("{}", d.render()));
     assert_eq!(k.name, "app-staging");
-    assert_eq!(k.unikraft.and_then(|u| u.version).as_deref(), Some("staging"));
+    assert_eq!(
+        k.unikraft.and_then(|u| u.version).as_deref(),
+        Some("staging")
+    );
     assert_eq!(k.targets[0].plat, Platform::Fc);
     assert_eq!(k.cmd, ["/bin/app"]);
     assert!(k.labels.contains_key("${KEY}"), "keys are not interpolated");
@@ -99,9 +110,16 @@ fn interpolation_errors_point_at_the_dollar() {
 #[test]
 fn names() {
     assert_eq!(parse_ok("spec: v0.6\nunikraft: stable\n").name, "app");
-    assert_eq!(parse_ok("spec: v0.6\nname: Caddy2.7\nunikraft: stable\n").name, "Caddy2.7");
+    assert_eq!(
+        parse_ok("spec: v0.6\nname: Caddy2.7\nunikraft: stable\n").name,
+        "Caddy2.7"
+    );
     assert_eq!(convert::normalize_name("__My App.v2-"), "myappv2-");
-    let no_dir = parse_str("spec: v0.6\nunikraft: stable\n", Path::new("Kraftfile"), &no_env);
+    let no_dir = parse_str(
+        "spec: v0.6\nunikraft: stable\n",
+        Path::new("Kraftfile"),
+        &no_env,
+    );
     assert!(no_dir.is_err_and(|d| d.message.contains("cannot name the project")));
 }
 
@@ -109,12 +127,26 @@ fn names() {
 fn find_kraftfile_none_one_many() {
     let dir = tempfile::tempdir().expect("tempdir");
     let none = find_kraftfile(dir.path()).expect_err("no file yet");
-    assert!(none.help.as_deref().is_some_and(|h| h.contains("`kraft.yaml`") && h.contains("`Kraftfile`")));
-    std::fs::write(dir.path().join("Kraftfile"), "spec: v0.6\nunikraft: stable\n").expect("write");
-    assert_eq!(find_kraftfile(dir.path()).ok(), Some(dir.path().join("Kraftfile")));
+    assert!(
+        none.help
+            .as_deref()
+            .is_some_and(|h| h.contains("`kraft.yaml`") && h.contains("`Kraftfile`"))
+    );
+    std::fs::write(
+        dir.path().join("Kraftfile"),
+        "spec: v0.6\nunikraft: stable\n",
+    )
+    .expect("write");
+    assert_eq!(
+        find_kraftfile(dir.path()).ok(),
+        Some(dir.path().join("Kraftfile"))
+    );
     std::fs::write(dir.path().join("kraft.yaml"), "spec: v0.6\n").expect("write");
     let many = find_kraftfile(dir.path()).expect_err("two files");
-    assert_eq!(many.message, "more than one Kraftfile in this directory: `kraft.yaml`, `Kraftfile`");
+    assert_eq!(
+        many.message,
+        "more than one Kraftfile in this directory: `kraft.yaml`, `Kraftfile`"
+    );
 }
 
 #[test]
@@ -123,7 +155,11 @@ fn load_names_the_project_after_its_directory() {
     let dir = root.path().join("My_Project.v2");
     std::fs::create_dir(&dir).expect("mkdir");
     let path = dir.join("Kraftfile");
-    std::fs::write(&path, "spec: v0.6\nunikraft: stable\ntargets: [qemu/x86_64]\n").expect("write");
+    std::fs::write(
+        &path,
+        "spec: v0.6\nunikraft: stable\ntargets: [qemu/x86_64]\n",
+    )
+    .expect("write");
     let k = load(&path, &no_env).unwrap_or_else(|d| panic!("{}", d.render()));
     assert_eq!(k.name, "my_projectv2");
     assert_eq!(k.path, path);

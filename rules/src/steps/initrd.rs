@@ -54,24 +54,28 @@ impl Step for InitrdStep {
                 .param("mtime", self.mtime.to_string()),
         ))
     }
-    fn execute(&self, deps: &DepValues<'_>, ctx: &ExecContext<'_>) -> Result<ActionResult, StepError> {
+    fn execute(
+        &self,
+        deps: &DepValues<'_>,
+        ctx: &ExecContext<'_>,
+    ) -> Result<ActionResult, StepError> {
         let rootfs = &self.deps[0];
         let mut w = ctx.store.blob_writer()?;
         match deps.data::<RootfsData>(rootfs)? {
             RootfsData::Dir { root, tree } => {
                 let opts = NewcOptions { mtime: self.mtime };
-                write_newc(tree, root, &opts, &mut w).map_err(|e| StepError::Failed(e.to_string()))?;
+                write_newc(tree, root, &opts, &mut w)
+                    .map_err(|e| StepError::Failed(e.to_string()))?;
             }
             RootfsData::Cpio { path, size } => copy_exact(path, *size, &mut w)?,
         }
         let out = w.commit(false)?;
-        if let RootfsData::Cpio { .. } = deps.data::<RootfsData>(rootfs)? {
-            if out.digest.raw() != deps.digest(rootfs)? {
-                return Err(StepError::Failed(format!(
-                    "the rootfs archive changed while it was being stored; build again ({})",
-                    rootfs
-                )));
-            }
+        if let RootfsData::Cpio { .. } = deps.data::<RootfsData>(rootfs)?
+            && out.digest.raw() != deps.digest(rootfs)?
+        {
+            return Err(StepError::Failed(format!(
+                "the rootfs archive changed while it was being stored; build again ({rootfs})"
+            )));
         }
         Ok(ActionResult {
             outputs: BTreeMap::from([("initrd".to_string(), out)]),

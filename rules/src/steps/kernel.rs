@@ -70,7 +70,9 @@ impl Step for SourcesStep {
         }
     }
     fn execute(&self, _: &DepValues<'_>, _: &ExecContext<'_>) -> Result<ActionResult, StepError> {
-        Err(StepError::Failed("internal: sources is a source step".into()))
+        Err(StepError::Failed(
+            "internal: sources is a source step".into(),
+        ))
     }
 }
 

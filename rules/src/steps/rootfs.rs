@@ -83,7 +83,9 @@ impl Step for RootfsStep {
         }
     }
     fn execute(&self, _: &DepValues<'_>, _: &ExecContext<'_>) -> Result<ActionResult, StepError> {
-        Err(StepError::Failed("internal: the rootfs step is a source".into()))
+        Err(StepError::Failed(
+            "internal: the rootfs step is a source".into(),
+        ))
     }
 }
 
