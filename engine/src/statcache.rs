@@ -20,12 +20,11 @@
 //! The file is written only when something new was learned, so a no-op build writes nothing.
 
 use std::collections::HashMap;
-use std::ffi::OsString;
 use std::io::{self, Read};
-use std::os::unix::ffi::{OsStrExt, OsStringExt};
+use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
+use std::sync::RwLock;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -67,7 +66,7 @@ impl StatKey {
 /// A loaded stat cache. Shared between threads while a build hashes in parallel.
 pub struct StatCache {
     file: PathBuf,
-    entries: Mutex<HashMap<PathBuf, (StatKey, BlobDigest)>>,
+    entries: RwLock<HashMap<Vec<u8>, (StatKey, BlobDigest)>>,
     dirty: AtomicBool,
     racy_window_ns: i64,
 }
@@ -81,7 +80,7 @@ impl StatCache {
             .unwrap_or_default();
         StatCache {
             file: file.to_path_buf(),
-            entries: Mutex::new(entries),
+            entries: RwLock::new(entries),
             dirty: AtomicBool::new(false),
             racy_window_ns: RACY_WINDOW_NS,
         }
@@ -91,7 +90,7 @@ impl StatCache {
     pub fn empty(file: &Path) -> Self {
         StatCache {
             file: file.to_path_buf(),
-            entries: Mutex::new(HashMap::new()),
+            entries: RwLock::new(HashMap::new()),
             dirty: AtomicBool::new(false),
             racy_window_ns: RACY_WINDOW_NS,
         }
@@ -105,8 +104,8 @@ impl StatCache {
 
     /// The digest remembered for `path` if its stat is unchanged.
     pub fn lookup(&self, path: &Path, key: &StatKey) -> Option<BlobDigest> {
-        let entries = self.entries.lock().ok()?;
-        match entries.get(path) {
+        let entries = self.entries.read().ok()?;
+        match entries.get(path.as_os_str().as_bytes()) {
             Some((k, d)) if k == key => Some(*d),
             _ => None,
         }
@@ -121,15 +120,15 @@ impl StatCache {
         if now - key.mtime_ns.max(key.ctime_ns) < self.racy_window_ns {
             return;
         }
-        if let Ok(mut entries) = self.entries.lock() {
-            entries.insert(path.to_path_buf(), (key, digest));
+        if let Ok(mut entries) = self.entries.write() {
+            entries.insert(path.as_os_str().as_bytes().to_vec(), (key, digest));
             self.dirty.store(true, Ordering::Relaxed);
         }
     }
 
     /// Number of remembered entries.
     pub fn len(&self) -> usize {
-        self.entries.lock().map(|e| e.len()).unwrap_or(0)
+        self.entries.read().map(|e| e.len()).unwrap_or(0)
     }
 
     /// Whether the cache is empty.
@@ -142,7 +141,7 @@ impl StatCache {
         if !self.dirty.swap(false, Ordering::Relaxed) {
             return Ok(());
         }
-        let bytes = match self.entries.lock() {
+        let bytes = match self.entries.read() {
             Ok(entries) => encode(&entries),
             Err(_) => return Ok(()),
         };
@@ -150,15 +149,14 @@ impl StatCache {
     }
 }
 
-fn encode(entries: &HashMap<PathBuf, (StatKey, BlobDigest)>) -> Vec<u8> {
+fn encode(entries: &HashMap<Vec<u8>, (StatKey, BlobDigest)>) -> Vec<u8> {
     let mut out = Vec::with_capacity(16 + entries.len() * 120);
     out.extend_from_slice(MAGIC);
     out.extend_from_slice(&VERSION.to_le_bytes());
     out.extend_from_slice(&(entries.len() as u64).to_le_bytes());
     for (path, (k, d)) in entries {
-        let p = path.as_os_str().as_bytes();
-        out.extend_from_slice(&(p.len() as u32).to_le_bytes());
-        out.extend_from_slice(p);
+        out.extend_from_slice(&(path.len() as u32).to_le_bytes());
+        out.extend_from_slice(path);
         for n in [k.dev, k.ino, k.size] {
             out.extend_from_slice(&n.to_le_bytes());
         }
@@ -169,7 +167,7 @@ fn encode(entries: &HashMap<PathBuf, (StatKey, BlobDigest)>) -> Vec<u8> {
     out
 }
 
-fn decode(bytes: &[u8]) -> io::Result<HashMap<PathBuf, (StatKey, BlobDigest)>> {
+fn decode(bytes: &[u8]) -> io::Result<HashMap<Vec<u8>, (StatKey, BlobDigest)>> {
     let mut r = bytes;
     let mut magic = [0u8; 8];
     r.read_exact(&mut magic)?;
@@ -197,8 +195,7 @@ fn decode(bytes: &[u8]) -> io::Result<HashMap<PathBuf, (StatKey, BlobDigest)>> {
         };
         let mut d = [0u8; 32];
         r.read_exact(&mut d)?;
-        let path = PathBuf::from(OsString::from_vec(p.to_vec()));
-        map.insert(path, (key, BlobDigest::from_raw(Digest(d))));
+        map.insert(p.to_vec(), (key, BlobDigest::from_raw(Digest(d))));
     }
     Ok(map)
 }
@@ -234,7 +231,7 @@ mod tests {
         let key = StatKey::of(&std::fs::symlink_metadata(&f).unwrap());
         // ctime is "now", so the entry would be racy: test the codec directly too.
         let mut m = HashMap::new();
-        m.insert(f.clone(), (key, BlobDigest::of_bytes(b"x")));
+        m.insert(f.as_os_str().as_bytes().to_vec(), (key, BlobDigest::of_bytes(b"x")));
         assert_eq!(decode(&encode(&m)).unwrap(), m);
     }
 

@@ -1,0 +1,409 @@
+//! Shared helpers for the end-to-end tests of the `kiln` binary: a command builder with a
+//! private cache and a fixed `SOURCE_DATE_EPOCH`, project and rootfs writers, a newc reader
+//! (through the `cpio` crate), file-system snapshots, JSON helpers and golden files.
+//!
+//! Each test target uses only some of these, hence the `dead_code` allowance.
+
+#![allow(dead_code)]
+
+use std::collections::BTreeMap;
+use std::io::{Cursor, Read};
+use std::os::unix::fs::{MetadataExt, PermissionsExt, symlink};
+use std::path::{Path, PathBuf};
+
+use assert_cmd::Command;
+use serde_json::Value;
+use tempfile::TempDir;
+
+/// The `SOURCE_DATE_EPOCH` every test builds with (2023-11-14T22:13:20Z).
+pub const EPOCH: u32 = 1_700_000_000;
+
+/// A runtime Kraftfile with a `rootfs: ./rootfs` and no `targets:`.
+pub const RUNTIME_KRAFTFILE: &str = "spec: v0.6\nname: demo\nruntime: base:latest\nrootfs: ./rootfs\n";
+
+/// A runtime Kraftfile with the targets `qemu/x86_64` and `fc/arm64`.
+pub const RUNTIME_TWO_TARGETS: &str = "spec: v0.6\nname: demo\nruntime: base:latest\nrootfs: ./rootfs\ntargets:\n  - qemu/x86_64\n  - fc/arm64\n";
+
+/// A test's world: a private cache directory and a scratch directory for projects.
+pub struct World {
+    /// `KILN_CACHE_DIR`.
+    pub cache: TempDir,
+    /// Where projects go.
+    pub scratch: TempDir,
+}
+
+impl World {
+    /// A fresh cache and scratch directory.
+    pub fn new() -> World {
+        World {
+            cache: tempfile::tempdir().expect("cache tempdir"),
+            scratch: tempfile::tempdir().expect("scratch tempdir"),
+        }
+    }
+
+    /// The cache directory.
+    pub fn cache_dir(&self) -> &Path {
+        self.cache.path()
+    }
+
+    /// `<scratch>/<name>`, created.
+    pub fn dir(&self, name: &str) -> PathBuf {
+        let d = self.scratch.path().join(name);
+        std::fs::create_dir_all(&d).expect("create project dir");
+        d
+    }
+
+    /// A `kiln` command using this world's cache, `SOURCE_DATE_EPOCH` = [`EPOCH`], run in `cwd`.
+    pub fn kiln(&self, cwd: &Path) -> Command {
+        kiln_cmd(self.cache_dir(), cwd)
+    }
+
+    /// A project directory `name` with `kraftfile` as its Kraftfile and the standard rootfs.
+    pub fn runtime_project(&self, name: &str, kraftfile: &str) -> PathBuf {
+        let d = self.dir(name);
+        write(&d.join("Kraftfile"), kraftfile);
+        standard_rootfs(&d.join("rootfs"));
+        d
+    }
+}
+
+/// A `kiln` command with `KILN_CACHE_DIR=cache` and `SOURCE_DATE_EPOCH=EPOCH`, in `cwd`,
+/// with every other variable kiln reads removed.
+pub fn kiln_cmd(cache: &Path, cwd: &Path) -> Command {
+    let mut c = Command::cargo_bin("kiln").expect("the kiln binary");
+    c.current_dir(cwd)
+        .env("KILN_CACHE_DIR", cache)
+        .env("SOURCE_DATE_EPOCH", EPOCH.to_string())
+        .env_remove("XDG_CACHE_HOME")
+        .env_remove("KILN_BLESS")
+        .env_remove("RUST_BACKTRACE");
+    c
+}
+
+/// The same, as a `std::process::Command` (for starting several at once).
+pub fn kiln_std(cache: &Path, cwd: &Path) -> std::process::Command {
+    let mut c = std::process::Command::new(assert_cmd::cargo::cargo_bin("kiln"));
+    c.current_dir(cwd)
+        .env("KILN_CACHE_DIR", cache)
+        .env("SOURCE_DATE_EPOCH", EPOCH.to_string())
+        .env_remove("XDG_CACHE_HOME");
+    c
+}
+
+/// Writes `text` to `path`, creating parent directories.
+pub fn write(path: &Path, text: impl AsRef<[u8]>) {
+    if let Some(p) = path.parent() {
+        std::fs::create_dir_all(p).expect("create parent");
+    }
+    std::fs::write(path, text).expect("write file");
+}
+
+/// Sets the permission bits of `path`.
+pub fn chmod(path: &Path, mode: u32) {
+    std::fs::set_permissions(path, PermissionsExt::from_mode(mode)).expect("chmod");
+}
+
+/// The standard rootfs of these tests:
+///
+/// ```text
+/// bin/                      dir
+/// bin/hello                 0755, "#!/bin/sh\necho hello\n"
+/// bin/motd-link -> ../etc/motd
+/// etc/                      dir
+/// etc/hostname              "kiln\n"
+/// etc/hostname.hard         hard link to etc/hostname
+/// etc/motd                  "welcome to kiln\n"
+/// var/                      dir
+/// var/empty/                empty dir
+/// ```
+pub fn standard_rootfs(root: &Path) {
+    write(&root.join("bin/hello"), "#!/bin/sh\necho hello\n");
+    chmod(&root.join("bin/hello"), 0o755);
+    write(&root.join("etc/motd"), "welcome to kiln\n");
+    write(&root.join("etc/hostname"), "kiln\n");
+    std::fs::hard_link(root.join("etc/hostname"), root.join("etc/hostname.hard"))
+        .expect("hard link");
+    symlink("../etc/motd", root.join("bin/motd-link")).expect("symlink");
+    std::fs::create_dir_all(root.join("var/empty")).expect("mkdir");
+}
+
+/// The bytes of `path`.
+pub fn read(path: &Path) -> Vec<u8> {
+    std::fs::read(path).unwrap_or_else(|e| panic!("read {}: {e}", path.display()))
+}
+
+/// Where kiln materializes the initrd of `arch` in `project`.
+pub fn initramfs(project: &Path, arch: &str) -> PathBuf {
+    project.join(format!(".unikraft/build/initramfs-{arch}.cpio"))
+}
+
+/// One entry of a newc archive.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CpioEntry {
+    pub name: String,
+    pub ino: u32,
+    pub mode: u32,
+    pub uid: u32,
+    pub gid: u32,
+    pub nlink: u32,
+    pub mtime: u32,
+    pub data: Vec<u8>,
+}
+
+/// A parsed newc archive.
+#[derive(Debug)]
+pub struct Cpio {
+    /// The entries before the trailer.
+    pub entries: Vec<CpioEntry>,
+    /// Whether a `TRAILER!!!` entry ended the archive.
+    pub trailer: bool,
+    /// Bytes after the trailer (must all be NUL padding, if any).
+    pub after_trailer: Vec<u8>,
+}
+
+impl Cpio {
+    /// The entry named `name`.
+    pub fn get(&self, name: &str) -> &CpioEntry {
+        self.entries
+            .iter()
+            .find(|e| e.name == name)
+            .unwrap_or_else(|| panic!("no entry {name:?} in {:?}", self.names()))
+    }
+
+    /// The entry names in archive order.
+    pub fn names(&self) -> Vec<&str> {
+        self.entries.iter().map(|e| e.name.as_str()).collect()
+    }
+}
+
+/// Parses a newc archive with the `cpio` crate.
+pub fn parse_cpio(bytes: &[u8]) -> Cpio {
+    let mut cur = Cursor::new(bytes);
+    let mut entries = Vec::new();
+    let mut trailer = false;
+    while (cur.position() as usize) < bytes.len() {
+        let mut r = cpio::NewcReader::new(cur).expect("a newc header");
+        let e = r.entry();
+        if e.is_trailer() {
+            trailer = true;
+            cur = r.finish().expect("finish trailer");
+            break;
+        }
+        let mut entry = CpioEntry {
+            name: e.name().to_string(),
+            ino: e.ino(),
+            mode: e.mode(),
+            uid: e.uid(),
+            gid: e.gid(),
+            nlink: e.nlink(),
+            mtime: e.mtime(),
+            data: Vec::new(),
+        };
+        r.read_to_end(&mut entry.data).expect("entry data");
+        entries.push(entry);
+        cur = r.finish().expect("finish entry");
+    }
+    let rest = bytes[cur.position() as usize..].to_vec();
+    Cpio {
+        entries,
+        trailer,
+        after_trailer: rest,
+    }
+}
+
+/// What a snapshot records of one path.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Stat {
+    pub kind: &'static str,
+    pub size: u64,
+    pub mtime_ns: i128,
+    pub ino: u64,
+}
+
+/// (path, kind, size, mtime_ns, inode) of every file, symlink and directory under `root`,
+/// `root` included (as "").
+pub fn snapshot(root: &Path) -> BTreeMap<PathBuf, Stat> {
+    let mut out = BTreeMap::new();
+    let mut stack = vec![root.to_path_buf()];
+    while let Some(p) = stack.pop() {
+        let m = std::fs::symlink_metadata(&p).expect("stat");
+        let kind = if m.is_dir() {
+            "dir"
+        } else if m.file_type().is_symlink() {
+            "symlink"
+        } else {
+            "file"
+        };
+        out.insert(
+            p.strip_prefix(root).expect("under root").to_path_buf(),
+            Stat {
+                kind,
+                size: m.size(),
+                mtime_ns: i128::from(m.mtime()) * 1_000_000_000 + i128::from(m.mtime_nsec()),
+                ino: m.ino(),
+            },
+        );
+        if m.is_dir() {
+            for e in std::fs::read_dir(&p).expect("read_dir") {
+                stack.push(e.expect("dir entry").path());
+            }
+        }
+    }
+    out
+}
+
+/// Every regular file under `root` (recursively).
+pub fn files_under(root: &Path) -> Vec<PathBuf> {
+    snapshot(root)
+        .into_iter()
+        .filter(|(_, s)| s.kind == "file")
+        .map(|(p, _)| root.join(p))
+        .collect()
+}
+
+/// Parses stdout as JSON.
+pub fn json(stdout: &[u8]) -> Value {
+    serde_json::from_slice(stdout).unwrap_or_else(|e| {
+        panic!(
+            "stdout is not JSON ({e}):\n{}",
+            String::from_utf8_lossy(stdout)
+        )
+    })
+}
+
+/// The steps of the first target of a build/plan JSON document.
+pub fn steps(doc: &Value) -> &Vec<Value> {
+    doc["targets"][0]["steps"]
+        .as_array()
+        .expect("targets[0].steps")
+}
+
+/// The step `id` of the first target.
+pub fn step<'a>(doc: &'a Value, id: &str) -> &'a Value {
+    steps(doc)
+        .iter()
+        .find(|s| s["id"] == id)
+        .unwrap_or_else(|| panic!("no step {id} in {doc:#}"))
+}
+
+/// `(id, status)` of every step of the first target.
+pub fn statuses(doc: &Value) -> Vec<(String, String)> {
+    steps(doc)
+        .iter()
+        .map(|s| {
+            (
+                s["id"].as_str().expect("id").to_string(),
+                s["status"].as_str().expect("status").to_string(),
+            )
+        })
+        .collect()
+}
+
+/// Stdout or stderr as text.
+pub fn text(bytes: &[u8]) -> String {
+    String::from_utf8(bytes.to_vec()).expect("UTF-8 output")
+}
+
+/// Replaces what varies between runs in `--explain` stderr: the `[  0.01s]` prefixes, the
+/// `(0.01s)` durations, hex digests (64 → `<DIGEST>`, 12 → `<D12>`) and `project`'s path.
+pub fn normalize_explain(stderr: &str, project: &Path) -> String {
+    let stderr = stderr.replace(&project.display().to_string(), "<PROJECT>");
+    let mut out = String::new();
+    for line in stderr.lines() {
+        let mut line = line.to_string();
+        if line.starts_with('[')
+            && let Some(end) = line.find("s] ")
+            && is_seconds(&line[1..end])
+        {
+            line = format!("[  T.TTs]{}", &line[end + 2..]);
+        }
+        if let Some(open) = line.rfind(" (")
+            && line.ends_with("s)")
+            && is_seconds(&line[open + 2..line.len() - 2])
+        {
+            line = format!("{} (T.TTs)", &line[..open]);
+        }
+        out.push_str(&replace_hex(&line));
+        out.push('\n');
+    }
+    out
+}
+
+fn is_seconds(s: &str) -> bool {
+    let s = s.trim();
+    !s.is_empty() && s.chars().all(|c| c.is_ascii_digit() || c == '.') && s.contains('.')
+}
+
+fn replace_hex(line: &str) -> String {
+    let mut out = String::new();
+    let mut word = String::new();
+    let flush = |word: &mut String, out: &mut String| {
+        let hex = word.chars().all(|c| c.is_ascii_hexdigit() && !c.is_ascii_uppercase());
+        let has_digit = word.chars().any(|c| c.is_ascii_digit());
+        match word.len() {
+            64 if hex => out.push_str("<DIGEST>"),
+            12 if hex && has_digit => out.push_str("<D12>"),
+            _ => out.push_str(word),
+        }
+        word.clear();
+    };
+    for c in line.chars() {
+        if c.is_ascii_alphanumeric() {
+            word.push(c);
+        } else {
+            flush(&mut word, &mut out);
+            out.push(c);
+        }
+    }
+    flush(&mut word, &mut out);
+    out
+}
+
+/// Compares `actual` with `tests/golden/<name>`; with `KILN_BLESS=1`, rewrites the file.
+pub fn golden(name: &str, actual: &str) {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/golden")
+        .join(name);
+    if std::env::var_os("KILN_BLESS").is_some_and(|v| v == "1") {
+        write(&path, actual);
+        return;
+    }
+    let want = std::fs::read_to_string(&path).unwrap_or_else(|e| {
+        panic!(
+            "{}: {e} (run with KILN_BLESS=1 to create it)",
+            path.display()
+        )
+    });
+    assert_eq!(
+        actual,
+        want,
+        "output differs from {} (run with KILN_BLESS=1 to update it, then review the diff)",
+        path.display()
+    );
+}
+
+/// The GNU cpio binary the tests compare against; fails the test when it is absent.
+pub fn gnu_cpio() -> PathBuf {
+    let p = PathBuf::from("/usr/bin/cpio");
+    assert!(
+        p.exists(),
+        "/usr/bin/cpio is missing: install GNU cpio (apt-get install cpio; scripts/test.sh does it)"
+    );
+    p
+}
+
+/// Runs a shell command line in `cwd` and returns its stdout; fails on a non-zero exit.
+pub fn sh(cwd: &Path, script: &str) -> Vec<u8> {
+    let out = std::process::Command::new("sh")
+        .arg("-c")
+        .arg(script)
+        .current_dir(cwd)
+        .output()
+        .expect("run sh");
+    assert!(
+        out.status.success(),
+        "`{script}` failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out.stdout
+}
