@@ -8,13 +8,14 @@ use kiln_engine::run::{Mode, RunConfig, run};
 use kiln_engine::state::StateDir;
 
 use crate::cli::{BuildArgs, Output};
-use crate::error::CliError;
+use crate::error::{CliError, print_stdout};
 use crate::render::{Progress, report_json};
 use crate::session;
 
 /// Runs `kiln build`.
 pub fn build(args: &BuildArgs) -> Result<(), CliError> {
     let s = session::open(&args.project)?;
+    let jobs = session::jobs(args.jobs)?;
     if s.plan.builds_kernel {
         return Err(CliError::Failed(
             "this project compiles a Unikraft kernel (it has `unikraft:`, `template:` or \
@@ -24,7 +25,6 @@ pub fn build(args: &BuildArgs) -> Result<(), CliError> {
                 .into(),
         ));
     }
-    let jobs = session::jobs(args.jobs)?;
     let state_dir = s.project.state_dir();
     let _lock = lock_project(&state_dir)?;
     let store = session::open_store()?;
@@ -44,7 +44,7 @@ pub fn build(args: &BuildArgs) -> Result<(), CliError> {
     if args.project.output == Output::Json {
         let mut doc = report_json(&s.plan, &report);
         doc["ok"] = report.succeeded().into();
-        println!("{doc:#}");
+        print_stdout(&format!("{doc:#}\n"))?;
     }
     if !report.succeeded() {
         return Err(CliError::Reported);

@@ -3,7 +3,7 @@
 use serde::Serialize;
 
 use crate::cli::{CacheArgs, CacheCommand, Output};
-use crate::error::CliError;
+use crate::error::{CliError, print_stdout};
 use crate::session::cache_dir;
 
 /// Runs a cache command.
@@ -93,11 +93,10 @@ fn emit<T: Serialize>(
         Output::Json => {
             let doc =
                 serde_json::to_string_pretty(value).map_err(|e| CliError::Failed(e.to_string()))?;
-            println!("{doc}");
+            print_stdout(&format!("{doc}\n"))
         }
-        Output::Human => print!("{}", human()),
+        Output::Human => print_stdout(&human()),
     }
-    Ok(())
 }
 
 /// Bytes in binary units, one decimal.

@@ -46,3 +46,15 @@ impl From<kiln_cache::CacheError> for CliError {
         CliError::Failed(e.to_string())
     }
 }
+
+/// Writes `text` to stdout. A closed pipe (`kiln plan -o json | head -1`) is not an error:
+/// the reader has what it wanted.
+pub fn print_stdout(text: &str) -> Result<(), CliError> {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    match out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+        Err(e) => Err(CliError::Failed(format!("cannot write to stdout: {e}"))),
+    }
+}

@@ -5,7 +5,7 @@ use kiln_engine::run::{Mode, RunConfig, run};
 use kiln_engine::state::StateDir;
 
 use crate::cli::{Output, PlanArgs};
-use crate::error::CliError;
+use crate::error::{CliError, print_stdout};
 use crate::render::{plan_table, report_json};
 use crate::session;
 
@@ -23,8 +23,7 @@ pub fn plan(args: &PlanArgs) -> Result<(), CliError> {
     };
     let report = run(&s.graph, &cfg);
     match args.project.output {
-        Output::Json => println!("{:#}", report_json(&s.plan, &report)),
-        Output::Human => print!("{}", plan_table(&s.plan, &report)),
+        Output::Json => print_stdout(&format!("{:#}\n", report_json(&s.plan, &report))),
+        Output::Human => print_stdout(&plan_table(&s.plan, &report)),
     }
-    Ok(())
 }

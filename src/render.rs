@@ -127,6 +127,7 @@ pub fn plan_table(plan: &BuildPlan, report: &RunReport) -> String {
                 StepStatus::Pending => out.push_str(&format!(" {}", s.reason)),
                 _ => {}
             }
+            out.truncate(out.trim_end().len());
             out.push('\n');
             if !s.deps.is_empty() {
                 out.push_str(&format!("  {:<24} after: {}\n", "", s.deps.join(", ")));

@@ -204,10 +204,15 @@ fn divergent_rootfs(root: &Path, variant: u8) {
             (false, _) => 0o600,
         };
         chmod(&path, mode);
-        let t = if variant == 0 { 1_000_000 } else { 1_600_000_000 };
+        let t = if variant == 0 {
+            1_000_000
+        } else {
+            1_600_000_000
+        };
         filetime::set_file_mtime(&path, FileTime::from_unix_time(t + i as i64, 7)).expect("mtime");
     }
     symlink("../a.txt", root.join("bin/link")).expect("symlink");
+    symlink("../deep", root.join("bin/deeplink")).expect("symlink to a directory");
     std::fs::create_dir_all(root.join("srv/void")).expect("mkdir");
     if variant == 1 {
         chmod(&root.join("srv/void"), 0o700);
@@ -221,7 +226,10 @@ fn same_content_elsewhere_gives_identical_bytes_and_keys() {
     let a = w.dir("first/project-a");
     let b = w.dir("second/nested/b");
     write(&a.join("Kraftfile"), RUNTIME_KRAFTFILE);
-    write(&b.join("Kraftfile"), RUNTIME_KRAFTFILE.replace("demo", "other"));
+    write(
+        &b.join("Kraftfile"),
+        RUNTIME_KRAFTFILE.replace("demo", "other"),
+    );
     divergent_rootfs(&a.join("rootfs"), 0);
     divergent_rootfs(&b.join("rootfs"), 1);
     let ino = |p: &Path| std::fs::metadata(p).expect("stat").ino();
@@ -265,6 +273,14 @@ fn same_content_elsewhere_gives_identical_bytes_and_keys() {
     assert_eq!(arc.get("etc/conf").mode, 0o100644);
     assert_eq!(arc.get("srv/void").mode, 0o040755);
     assert_eq!(arc.get("bin/link").data, b"../a.txt");
+    // A symlink to a directory is stored as a symlink; the walk does not follow it.
+    assert_eq!(arc.get("bin/deeplink").mode, 0o120777);
+    assert_eq!(arc.get("bin/deeplink").data, b"../deep");
+    assert!(
+        !arc.names().iter().any(|n| n.starts_with("bin/deeplink/")),
+        "{:?}",
+        arc.names()
+    );
     // The plan after the build: same key, and it is now up to date.
     let pa2 = plan(&a);
     assert_eq!(key(&pa2), key(&pa));
@@ -357,7 +373,11 @@ fn materialized_output_is_a_copy_and_is_restored_from_cache() {
     let mut bad = good.clone();
     bad[0] = b'X';
     std::fs::write(&out_path, &bad).expect("write");
-    assert_eq!(read(&blob), good, "writing the output changed the cache blob");
+    assert_eq!(
+        read(&blob),
+        good,
+        "writing the output changed the cache blob"
+    );
     let out = w
         .kiln(&p)
         .args(["build", "-o", "json"])
@@ -433,7 +453,10 @@ fn odc_cpio_rootfs_is_refused_with_its_location() {
     );
     assert!(err.contains("Kraftfile:4:9\n"), "{err}");
     assert!(err.contains(" 4 | rootfs: ./rootfs.cpio\n"), "{err}");
-    assert!(err.contains("it is an old portable (odc) cpio archive"), "{err}");
+    assert!(
+        err.contains("it is an old portable (odc) cpio archive"),
+        "{err}"
+    );
     assert!(!initramfs(&p, host_arch()).exists());
 }
 
@@ -446,7 +469,11 @@ fn text_file_rootfs_is_refused() {
         "spec: v0.6\nruntime: base:latest\nrootfs: notes.txt\n",
     );
     write(&p.join("notes.txt"), "hello world\n");
-    let out = w.kiln(&w.scratch.path().to_path_buf()).args(["build", "p"]).output().expect("run");
+    let out = w
+        .kiln(w.scratch.path())
+        .args(["build", "p"])
+        .output()
+        .expect("run");
     assert_eq!(out.status.code(), Some(2));
     let err = text(&out.stderr);
     assert!(err.contains("--> p/Kraftfile:3:9\n"), "{err}");
@@ -471,7 +498,9 @@ fn fifo_in_rootfs_fails_naming_it() {
     // `<project>/./rootfs/etc/pipe`; see the report) and the kind is spelled out.
     assert!(err.contains(&p.display().to_string()), "{err}");
     assert!(
-        err.contains("rootfs/etc/pipe is a FIFO (named pipe); only directories, regular files and symlinks"),
+        err.contains(
+            "rootfs/etc/pipe is a FIFO (named pipe); only directories, regular files and symlinks"
+        ),
         "{err}"
     );
     assert!(err.contains("] failed     rootfs\n"), "{err}");

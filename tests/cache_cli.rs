@@ -133,7 +133,10 @@ fn gc_to_zero_empties_the_cache() {
     assert!(r["bytes_freed"].as_u64().is_some_and(|n| n > 0));
     assert_eq!(r["blobs_removed"].as_array().map(Vec::len), Some(1));
     let s = cache_json(&w, &["stats"]);
-    assert_eq!((s["blobs"].as_u64(), s["actions"].as_u64()), (Some(0), Some(0)));
+    assert_eq!(
+        (s["blobs"].as_u64(), s["actions"].as_u64()),
+        (Some(0), Some(0))
+    );
     assert!(blobs(&w).is_empty());
     // The materialized output is untouched and still up to date.
     assert_eq!(read(&initramfs(&p, "x86_64")), good);
@@ -155,7 +158,10 @@ fn clean_removes_everything() {
     assert_eq!(r["blobs_removed"], 1, "{r:#}");
     assert_eq!(r["actions_removed"], 1, "{r:#}");
     let s = cache_json(&w, &["stats"]);
-    assert_eq!((s["blobs"].as_u64(), s["total_bytes"].as_u64()), (Some(0), Some(0)));
+    assert_eq!(
+        (s["blobs"].as_u64(), s["total_bytes"].as_u64()),
+        (Some(0), Some(0))
+    );
     let out = w
         .kiln(w.scratch.path())
         .args(["cache", "clean"])

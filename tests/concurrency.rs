@@ -49,8 +49,14 @@ fn two_builds_of_one_project_at_once() {
         assert_eq!(da["ok"], true);
         assert_eq!(db["ok"], true);
         let mut st = [
-            step(&da, "initrd")["status"].as_str().unwrap_or("").to_string(),
-            step(&db, "initrd")["status"].as_str().unwrap_or("").to_string(),
+            step(&da, "initrd")["status"]
+                .as_str()
+                .unwrap_or("")
+                .to_string(),
+            step(&db, "initrd")["status"]
+                .as_str()
+                .unwrap_or("")
+                .to_string(),
         ];
         st.sort();
         // One ran; the other, serialised behind it, found the result.

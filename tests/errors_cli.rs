@@ -42,7 +42,10 @@ fn unknown_key_points_at_it_with_a_suggestion() {
     write(&p.join("Kraftfile"), "spec: v0.6\nruntim: base:latest\n");
     let (code, _, err) = run(&w, &p, &["plan"]);
     assert_eq!(code, 2);
-    assert!(err.starts_with("error: unknown key `runtim` in the Kraftfile\n  --> ./Kraftfile:2:1\n"), "{err}");
+    assert!(
+        err.starts_with("error: unknown key `runtim` in the Kraftfile\n  --> ./Kraftfile:2:1\n"),
+        "{err}"
+    );
     assert!(err.contains("= help: did you mean `runtime`?\n"), "{err}");
     assert!(!p.join(".unikraft").exists());
 }
@@ -58,14 +61,20 @@ fn top_level_kconfig_is_an_unknown_key() {
     );
     let (code, _, err) = run(&w, &p, &["plan"]);
     assert_eq!(code, 2);
-    assert!(err.starts_with("error: unknown key `kconfig` in the Kraftfile\n  --> ./Kraftfile:3:1\n"), "{err}");
+    assert!(
+        err.starts_with("error: unknown key `kconfig` in the Kraftfile\n  --> ./Kraftfile:3:1\n"),
+        "{err}"
+    );
 }
 
 #[test]
 fn missing_spec_is_reported_at_line_one() {
     let w = World::new();
     let p = w.dir("p");
-    write(&p.join("Kraftfile"), "runtime: base:latest\nrootfs: ./rootfs\n");
+    write(
+        &p.join("Kraftfile"),
+        "runtime: base:latest\nrootfs: ./rootfs\n",
+    );
     let (code, _, err) = run(&w, &p, &["build"]);
     assert_eq!(code, 2);
     assert_eq!(
@@ -84,9 +93,15 @@ fn missing_rootfs_directory_points_at_the_rootfs_line() {
     );
     let (code, _, err) = run(&w, &p, &["build"]);
     assert_eq!(code, 2);
-    assert!(err.starts_with("error: rootfs `./nothere` cannot be read: "), "{err}");
+    assert!(
+        err.starts_with("error: rootfs `./nothere` cannot be read: "),
+        "{err}"
+    );
     assert!(err.contains("  --> ./Kraftfile:3:9\n"), "{err}");
-    assert!(err.contains(" 3 | rootfs: ./nothere\n   |         ^^^^^^^^^\n"), "{err}");
+    assert!(
+        err.contains(" 3 | rootfs: ./nothere\n   |         ^^^^^^^^^\n"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -95,8 +110,14 @@ fn kraftfile_lookup_errors() {
     let p = w.dir("p");
     let (code, _, err) = run(&w, &p, &["build"]);
     assert_eq!(code, 2);
-    assert!(err.starts_with("error: no Kraftfile found in this directory\n  --> .\n"), "{err}");
-    assert!(err.contains("`kraft.yaml`, `kraft.yml`, `Kraftfile.yml`, `Kraftfile.yaml`, `Kraftfile`"), "{err}");
+    assert!(
+        err.starts_with("error: no Kraftfile found in this directory\n  --> .\n"),
+        "{err}"
+    );
+    assert!(
+        err.contains("`kraft.yaml`, `kraft.yml`, `Kraftfile.yml`, `Kraftfile.yaml`, `Kraftfile`"),
+        "{err}"
+    );
 
     write(&p.join("Kraftfile"), RUNTIME_KRAFTFILE);
     write(&p.join("kraft.yaml"), RUNTIME_KRAFTFILE);
@@ -109,7 +130,10 @@ fn kraftfile_lookup_errors() {
 
     let (code, _, err) = run(&w, w.scratch.path(), &["build", "does-not-exist"]);
     assert_eq!(code, 2);
-    assert!(err.starts_with("error: the project directory does not exist\n  --> does-not-exist\n"), "{err}");
+    assert!(
+        err.starts_with("error: the project directory does not exist\n  --> does-not-exist\n"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -156,7 +180,10 @@ fn bad_usage_exits_2() {
         assert!(!err.is_empty(), "{args:?}");
     }
     let (_, _, err) = run(&w, &p, &["build", "--nope"]);
-    assert!(err.starts_with("error: unexpected argument '--nope' found\n"), "{err}");
+    assert!(
+        err.starts_with("error: unexpected argument '--nope' found\n"),
+        "{err}"
+    );
     assert!(err.contains("Usage: kiln build [OPTIONS] [DIR]\n"), "{err}");
     assert!(!p.join(".unikraft").exists());
 }
@@ -218,14 +245,23 @@ fn version_and_help() {
     assert!(out.contains("Usage: kiln <COMMAND>"), "{out}");
     for verb in ["build", "plan", "cache"] {
         assert!(
-            out.lines().any(|l| l.trim_start().starts_with(&format!("{verb} "))),
+            out.lines()
+                .any(|l| l.trim_start().starts_with(&format!("{verb} "))),
             "--help does not list {verb}:\n{out}"
         );
     }
     assert!(out.contains("Exit status: 0 ok, 1 build or run failure, 2 invalid input or usage."));
     let (code, out, _) = run(&w, &d, &["build", "--help"]);
     assert_eq!(code, 0);
-    for flag in ["--plat", "--arch", "--target", "--offline", "--jobs", "--explain", "--kraftfile"] {
+    for flag in [
+        "--plat",
+        "--arch",
+        "--target",
+        "--offline",
+        "--jobs",
+        "--explain",
+        "--kraftfile",
+    ] {
         assert!(out.contains(flag), "build --help lacks {flag}");
     }
 }

@@ -99,7 +99,8 @@ fn edit_reruns_initrd_and_revert_takes_it_from_cache() {
     assert!(
         step(&doc, "initrd")["reason"]
             .as_str()
-            .is_some_and(|r| r.starts_with("found in cache; since the last build: input `rootfs` changed from ")),
+            .is_some_and(|r| r
+                .starts_with("found in cache; since the last build: input `rootfs` changed from ")),
         "{doc:#}"
     );
     assert_eq!(read(&out_path), original);
@@ -151,4 +152,29 @@ fn explain_sequence_matches_goldens() {
     golden("explain_edit.txt", &explain(&w, &p));
     write(&p.join("rootfs/etc/motd"), "welcome to kiln\n");
     golden("explain_revert.txt", &explain(&w, &p));
+}
+
+#[test]
+fn same_size_edit_right_after_a_build_is_seen() {
+    // Same size, same second: only the content (or the stat cache's racy-window rule) tells.
+    let w = World::new();
+    let p = w.runtime_project("p", RUNTIME_KRAFTFILE);
+    build_json(&w, &p);
+    let motd = p.join("rootfs/etc/motd");
+    let before = std::fs::metadata(&motd).expect("stat");
+    write(&motd, "WELCOME TO KILN\n");
+    filetime::set_file_mtime(
+        &motd,
+        filetime::FileTime::from_last_modification_time(&before),
+    )
+    .expect("restore mtime");
+    let doc = build_json(&w, &p);
+    assert_eq!(step(&doc, "rootfs")["reason"], "changed: modified etc/motd");
+    assert_eq!(step(&doc, "initrd")["status"], "ran");
+    assert_eq!(
+        parse_cpio(&read(&initramfs(&p, "x86_64")))
+            .get("etc/motd")
+            .data,
+        b"WELCOME TO KILN\n"
+    );
 }

@@ -67,7 +67,11 @@ fn plan_kernel_project_with_unresolved_library() {
     let targets = doc["targets"].as_array().expect("targets");
     assert_eq!(targets.len(), 2);
     assert_eq!(
-        (&targets[0]["name"], &targets[0]["plat"], &targets[0]["arch"]),
+        (
+            &targets[0]["name"],
+            &targets[0]["plat"],
+            &targets[0]["arch"]
+        ),
         (
             &Value::from("qemu-x86_64"),
             &Value::from("qemu"),
@@ -75,7 +79,11 @@ fn plan_kernel_project_with_unresolved_library() {
         )
     );
     assert_eq!(
-        (&targets[1]["name"], &targets[1]["plat"], &targets[1]["arch"]),
+        (
+            &targets[1]["name"],
+            &targets[1]["plat"],
+            &targets[1]["arch"]
+        ),
         (
             &Value::from("fc-arm64"),
             &Value::from("fc"),
@@ -101,7 +109,15 @@ fn plan_kernel_project_with_unresolved_library() {
         want.sort();
         assert_eq!(got, want);
         for s in targets[i]["steps"].as_array().expect("steps") {
-            for field in ["id", "kind", "key", "deps", "cached", "unresolved", "status"] {
+            for field in [
+                "id",
+                "kind",
+                "key",
+                "deps",
+                "cached",
+                "unresolved",
+                "status",
+            ] {
                 assert!(s.get(field).is_some(), "step lacks {field}: {s:#}");
             }
         }
@@ -228,7 +244,8 @@ fn plan_human_output_lists_the_steps() {
         "fc-arm64/embed",
     ] {
         assert!(
-            s.lines().any(|l| l.trim_start().starts_with(&format!("{id} "))),
+            s.lines()
+                .any(|l| l.trim_start().starts_with(&format!("{id} "))),
             "no line for {id}:\n{s}"
         );
     }
@@ -236,7 +253,10 @@ fn plan_human_output_lists_the_steps() {
         .lines()
         .find(|l| l.trim_start().starts_with("sources/lib/musl "))
         .expect("musl line");
-    assert!(musl.contains("unresolved `musl` (version `stable`)"), "{musl}");
+    assert!(
+        musl.contains("unresolved `musl` (version `stable`)"),
+        "{musl}"
+    );
     assert!(
         s.contains("after: qemu-x86_64/compile, initrd\n"),
         "embed deps not listed:\n{s}"
@@ -252,7 +272,10 @@ fn build_of_kernel_project_says_not_implemented() {
     let out = w.kiln(&p).arg("build").output().expect("run");
     assert_eq!(out.status.code(), Some(1));
     let err = text(&out.stderr);
-    assert!(err.starts_with("error: this project compiles a Unikraft kernel"), "{err}");
+    assert!(
+        err.starts_with("error: this project compiles a Unikraft kernel"),
+        "{err}"
+    );
     assert!(err.contains("cannot build kernels yet"), "{err}");
     assert!(out.stdout.is_empty());
     assert!(!p.join(".unikraft").exists(), "nothing is written");
@@ -303,7 +326,10 @@ fn build_selection_writes_only_the_selected_archs() {
         v.sort();
         v
     };
-    w.kiln(&p).args(["build", "--arch", "arm64"]).assert().code(0);
+    w.kiln(&p)
+        .args(["build", "--arch", "arm64"])
+        .assert()
+        .code(0);
     assert_eq!(listing(&p), ["initramfs-arm64.cpio"]);
     let q = w.runtime_project("q", SELECT_KRAFTFILE);
     let out = w
@@ -319,14 +345,21 @@ fn build_selection_writes_only_the_selected_archs() {
         .map(|t| t["name"].as_str().expect("name").to_string())
         .collect();
     assert_eq!(names, ["fast", "fc-arm64"]);
-    assert_eq!(listing(&q), ["initramfs-arm64.cpio", "initramfs-x86_64.cpio"]);
+    assert_eq!(
+        listing(&q),
+        ["initramfs-arm64.cpio", "initramfs-x86_64.cpio"]
+    );
     assert_eq!(
         read(&initramfs(&q, "arm64")),
         read(&initramfs(&q, "x86_64"))
     );
     // The human summary names the targets built; the archive comes from the shared cache.
     let r = w.runtime_project("r", SELECT_KRAFTFILE);
-    let out = w.kiln(&r).args(["build", "-t", "fast"]).output().expect("run");
+    let out = w
+        .kiln(&r)
+        .args(["build", "-t", "fast"])
+        .output()
+        .expect("run");
     assert_eq!(out.status.code(), Some(0));
     let err = text(&out.stderr);
     assert!(
@@ -358,11 +391,18 @@ fn no_matching_target_lists_the_available_ones() {
              = help: drop or change --plat, --arch or -t\n"
         );
     }
-    let out = w.kiln(&p).args(["build", "-t", "nope"]).output().expect("run");
+    let out = w
+        .kiln(&p)
+        .args(["build", "-t", "nope"])
+        .output()
+        .expect("run");
     assert_eq!(out.status.code(), Some(2));
     let err = text(&out.stderr);
     assert!(err.contains("= note: filters: -t nope\n"), "{err}");
-    assert!(err.contains("qemu/x86_64, fast (fc/x86_64), fc/arm64"), "{err}");
+    assert!(
+        err.contains("qemu/x86_64, fast (fc/x86_64), fc/arm64"),
+        "{err}"
+    );
     assert!(!p.join(".unikraft/build").exists());
 }
 
@@ -377,7 +417,10 @@ fn unknown_platform_or_arch_is_a_usage_error() {
         .expect("run");
     assert_eq!(out.status.code(), Some(2));
     let err = text(&out.stderr);
-    assert!(err.starts_with("error: unknown platform `bogus` given with --plat\n"), "{err}");
+    assert!(
+        err.starts_with("error: unknown platform `bogus` given with --plat\n"),
+        "{err}"
+    );
     assert!(err.contains("qemu, fc, xen"), "{err}");
     let out = w
         .kiln(&p)
@@ -385,5 +428,19 @@ fn unknown_platform_or_arch_is_a_usage_error() {
         .output()
         .expect("run");
     assert_eq!(out.status.code(), Some(2));
-    assert!(text(&out.stderr).starts_with("error: unknown architecture `mips` given with --arch\n"));
+    assert!(
+        text(&out.stderr).starts_with("error: unknown architecture `mips` given with --arch\n")
+    );
+}
+
+#[test]
+fn zero_jobs_is_a_usage_error_even_for_kernel_projects() {
+    // Usage errors (exit 2) come before the work is refused (exit 1).
+    let w = World::new();
+    let p = kernel_project(&w, true);
+    let out = w.kiln(&p).args(["build", "-j", "0"]).output().expect("run");
+    assert_eq!(
+        (out.status.code(), text(&out.stderr)),
+        (Some(2), "error: -j must be at least 1\n".to_string())
+    );
 }

@@ -99,9 +99,9 @@ fn worker(graph: &Graph, cfg: &RunConfig<'_>, sched: &Mutex<Sched>, wake: &Condv
                     return;
                 }
                 if let Some(i) = s.ready.pop_front() {
-                    let deps: Vec<(usize, Option<Arc<Value>>)> = graph.deps[i]
+                    let deps: Vec<(usize, DepOutcome)> = graph.deps[i]
                         .iter()
-                        .map(|&d| (d, s.outcomes[d].as_ref().and_then(|o| o.value.clone())))
+                        .map(|&d| (d, dep_outcome(s.outcomes[d].as_ref())))
                         .collect();
                     break (i, deps);
                 }
@@ -125,12 +125,7 @@ fn worker(graph: &Graph, cfg: &RunConfig<'_>, sched: &Mutex<Sched>, wake: &Condv
     }
 }
 
-fn evaluate(
-    graph: &Graph,
-    i: usize,
-    deps: &[(usize, Option<Arc<Value>>)],
-    cfg: &RunConfig<'_>,
-) -> Outcome {
+fn evaluate(graph: &Graph, i: usize, deps: &[(usize, DepOutcome)], cfg: &RunConfig<'_>) -> Outcome {
     let step = &graph.steps[i];
     cfg.events.event(Event::Started {
         id: step.id(),
@@ -163,26 +158,44 @@ fn evaluate(
 /// The dependencies' values, or why the step cannot be evaluated.
 fn collect_deps<'g>(
     graph: &'g Graph,
-    deps: &[(usize, Option<Arc<Value>>)],
+    deps: &[(usize, DepOutcome)],
     mode: Mode,
 ) -> Result<DepValues<'g>, (StepStatus, String)> {
     let mut values = HashMap::new();
-    for (d, v) in deps {
+    for (d, outcome) in deps {
         let id = graph.steps[*d].id();
-        match v {
-            Some(v) => {
+        let blocked = |why: String| match mode {
+            Mode::Plan => Err((StepStatus::Pending, why)),
+            Mode::Build => Err((StepStatus::Skipped, format!("`{id}` did not succeed"))),
+        };
+        match outcome {
+            Ok(v) => {
                 values.insert(id, v.clone());
             }
-            None if mode == Mode::Plan => {
-                return Err((
-                    StepStatus::Pending,
-                    format!("waits for the output of `{id}`"),
+            Err(StepStatus::WouldRun) => {
+                return blocked(format!(
+                    "waits for the output of `{id}`, which is not built yet"
                 ));
             }
-            None => return Err((StepStatus::Skipped, format!("`{id}` did not succeed"))),
+            Err(StepStatus::Unresolved(_)) => {
+                return blocked(format!("blocked: `{id}` is unresolved"));
+            }
+            Err(StepStatus::Pending) => return blocked(format!("waits for `{id}`")),
+            Err(_) => return Err((StepStatus::Skipped, format!("`{id}` did not succeed"))),
         }
     }
     Ok(DepValues { values })
+}
+
+/// A finished dependency: its value, or the status it ended with.
+type DepOutcome = Result<Arc<Value>, StepStatus>;
+
+fn dep_outcome(o: Option<&Outcome>) -> DepOutcome {
+    match o {
+        Some(Outcome { value: Some(v), .. }) => Ok(v.clone()),
+        Some(o) => Err(o.report.status.clone()),
+        None => Err(StepStatus::Skipped),
+    }
 }
 
 fn decide(

@@ -137,7 +137,10 @@ fn walk_into<'s>(
         Ok(entries) => {
             for f in &entries {
                 if f.meta.is_dir() {
-                    let (sub, rel) = (dir.join(f.rel.rsplit('/').next().unwrap_or("")), f.rel.clone());
+                    let (sub, rel) = (
+                        dir.join(f.rel.rsplit('/').next().unwrap_or("")),
+                        f.rel.clone(),
+                    );
                     scope.spawn(move |s| walk_into(s, sub, rel, skip, found, error));
                 }
             }
@@ -165,7 +168,9 @@ fn read_one_dir(dir: &Path, prefix: &str, skip: &[&str]) -> Result<Vec<Found>, S
         if skip.iter().any(|s| name == *s) {
             continue;
         }
-        let name = name.to_str().ok_or_else(|| ScanError::NonUtf8(entry.path()))?;
+        let name = name
+            .to_str()
+            .ok_or_else(|| ScanError::NonUtf8(entry.path()))?;
         let rel = if prefix.is_empty() {
             name.to_string()
         } else {

@@ -231,7 +231,10 @@ mod tests {
         let key = StatKey::of(&std::fs::symlink_metadata(&f).unwrap());
         // ctime is "now", so the entry would be racy: test the codec directly too.
         let mut m = HashMap::new();
-        m.insert(f.as_os_str().as_bytes().to_vec(), (key, BlobDigest::of_bytes(b"x")));
+        m.insert(
+            f.as_os_str().as_bytes().to_vec(),
+            (key, BlobDigest::of_bytes(b"x")),
+        );
         assert_eq!(decode(&encode(&m)).unwrap(), m);
     }
 

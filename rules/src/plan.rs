@@ -124,7 +124,7 @@ fn rootfs_kind(project: &Project) -> Result<Option<RootfsKind>, Diagnostic> {
     let Some(rootfs) = &project.kraftfile.rootfs else {
         return Ok(None);
     };
-    let path = project.kraftfile_dir().join(&rootfs.value);
+    let path = project.resolve(&rootfs.value);
     let at = |msg: String| {
         let text = std::fs::read_to_string(&project.kraftfile.path).unwrap_or_default();
         let width = rootfs.value.chars().count() as u32;
@@ -166,7 +166,7 @@ fn rootfs_kind(project: &Project) -> Result<Option<RootfsKind>, Diagnostic> {
 fn component_location(project: &Project, c: &Component, opts: &PlanOptions) -> SourceLocation {
     if let Some(src) = &c.source {
         let local = !src.contains("://") && !src.contains('@');
-        let path = project.kraftfile_dir().join(src);
+        let path = project.resolve(src);
         if local && path.is_dir() {
             return SourceLocation::Dir(path);
         }

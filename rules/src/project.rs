@@ -65,6 +65,16 @@ impl Project {
         }
     }
 
+    /// A path written in the Kraftfile, resolved against the Kraftfile's directory, with `.`
+    /// components dropped (lexically; `..` is kept, since it may cross a symlink).
+    pub fn resolve(&self, written: &str) -> PathBuf {
+        self.kraftfile_dir()
+            .join(written)
+            .components()
+            .filter(|c| !matches!(c, std::path::Component::CurDir))
+            .collect()
+    }
+
     /// Whether the project builds a kernel (rather than only packing a rootfs for a runtime).
     pub fn builds_kernel(&self) -> bool {
         let k = &self.kraftfile;

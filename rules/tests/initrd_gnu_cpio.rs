@@ -4,7 +4,7 @@
 //! GNU cpio must be installed at /usr/bin/cpio (CI installs it); without it these tests fail
 //! with a message saying so rather than being skipped.
 
-#[path = "initrd_support.rs"]
+#[path = "support/mod.rs"]
 mod support;
 
 use std::fs::{self, File};

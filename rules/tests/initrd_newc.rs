@@ -2,10 +2,10 @@
 //! reproducibility across checkouts, and read-back by the `cpio` crate.
 //!
 //! Extraction by GNU cpio is tested in `initrd_gnu_cpio.rs`; the rootfs-archive check in
-//! `initrd_check.rs`. The trees are built by a small scanner in `initrd_support.rs`, not by
+//! `initrd_check.rs`. The trees are built by a small scanner in `support/mod.rs`, not by
 //! the engine's, so these tests do not depend on it.
 
-#[path = "initrd_support.rs"]
+#[path = "support/mod.rs"]
 mod support;
 
 use std::fs;

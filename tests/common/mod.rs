@@ -19,7 +19,8 @@ use tempfile::TempDir;
 pub const EPOCH: u32 = 1_700_000_000;
 
 /// A runtime Kraftfile with a `rootfs: ./rootfs` and no `targets:`.
-pub const RUNTIME_KRAFTFILE: &str = "spec: v0.6\nname: demo\nruntime: base:latest\nrootfs: ./rootfs\n";
+pub const RUNTIME_KRAFTFILE: &str =
+    "spec: v0.6\nname: demo\nruntime: base:latest\nrootfs: ./rootfs\n";
 
 /// A runtime Kraftfile with the targets `qemu/x86_64` and `fc/arm64`.
 pub const RUNTIME_TWO_TARGETS: &str = "spec: v0.6\nname: demo\nruntime: base:latest\nrootfs: ./rootfs\ntargets:\n  - qemu/x86_64\n  - fc/arm64\n";
@@ -338,7 +339,9 @@ fn replace_hex(line: &str) -> String {
     let mut out = String::new();
     let mut word = String::new();
     let flush = |word: &mut String, out: &mut String| {
-        let hex = word.chars().all(|c| c.is_ascii_hexdigit() && !c.is_ascii_uppercase());
+        let hex = word
+            .chars()
+            .all(|c| c.is_ascii_hexdigit() && !c.is_ascii_uppercase());
         let has_digit = word.chars().any(|c| c.is_ascii_digit());
         match word.len() {
             64 if hex => out.push_str("<DIGEST>"),
