@@ -14,7 +14,7 @@ use crate::session;
 
 /// Runs `kiln build`.
 pub fn build(args: &BuildArgs) -> Result<(), CliError> {
-    let s = session::open(&args.project)?;
+    let s = session::open(&args.project, true)?;
     let jobs = session::jobs(args.jobs)?;
     if s.plan.builds_kernel {
         return Err(CliError::Failed(
@@ -38,7 +38,7 @@ pub fn build(args: &BuildArgs) -> Result<(), CliError> {
         events: &progress,
     };
     let report = run(&s.graph, &cfg);
-    if let Err(e) = s.plan.stat_cache.save() {
+    if let Err(e) = s.plan.scanner.save() {
         eprintln!("kiln: warning: cannot save the stat cache: {e}");
     }
     if args.project.output == Output::Json {

@@ -29,6 +29,13 @@ pub enum Command {
         #[command(subcommand)]
         command: CacheCommand,
     },
+    /// The change-watching daemon (started by builds; not for direct use).
+    #[command(name = "__watch-daemon", hide = true)]
+    WatchDaemon {
+        /// The Unix socket to serve on.
+        #[arg(long)]
+        socket: PathBuf,
+    },
 }
 
 /// Output format.

@@ -10,6 +10,7 @@ mod error;
 mod plan;
 mod render;
 mod session;
+mod watcher;
 
 use clap::Parser;
 
@@ -29,6 +30,7 @@ fn main() {
         Command::Build(a) => build::build(a),
         Command::Plan(a) => plan::plan(a),
         Command::Cache { command } => cache::cache(command),
+        Command::WatchDaemon { socket } => watcher::run_daemon(socket).map_err(CliError::Failed),
     };
     if let Err(e) = result {
         e.report();

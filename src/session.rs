@@ -23,9 +23,11 @@ pub struct Session {
     pub graph: Graph,
 }
 
-/// Loads and plans the project `args` names.
-pub fn open(args: &ProjectArgs) -> Result<Session, CliError> {
+/// Loads and plans the project `args` names. A build (`for_build`) may start the change
+/// watcher; a plan only asks a running one and writes nothing.
+pub fn open(args: &ProjectArgs, for_build: bool) -> Result<Session, CliError> {
     let project = Project::load(&args.dir, args.kraftfile.as_deref(), &process_env)?;
+    let watcher = crate::watcher::connect(&cache_dir()?, for_build);
     let opts = PlanOptions {
         filter: TargetFilter {
             plat: args.plat.clone(),
@@ -34,6 +36,8 @@ pub fn open(args: &ProjectArgs) -> Result<Session, CliError> {
         },
         offline: args.offline,
         source_date_epoch: source_date_epoch()?,
+        watcher,
+        read_only: !for_build,
     };
     let plan = plan(&project, &opts, &process_env)?;
     let graph = Graph::new(plan.steps.clone())

@@ -43,6 +43,7 @@ impl Step for Texts {
             digest: tree.digest().raw(),
             tree: Some(tree.clone()),
             data: Some(Arc::new(self.dir.clone())),
+            vouched: false,
         }))
     }
     fn execute(&self, _: &DepValues<'_>, _: &ExecContext<'_>) -> Result<ActionResult, StepError> {

@@ -36,6 +36,8 @@ pub enum Reason {
         changes: Vec<String>,
         /// Whether this is the first evaluation recorded.
         first: bool,
+        /// A change watcher vouched for the digest: nothing was read or stat'ed.
+        vouched: bool,
     },
     /// Nothing was decided: a dependency failed, or the step is unresolved or pending.
     NotEvaluated(String),
@@ -63,6 +65,13 @@ impl fmt::Display for Reason {
             ),
             Reason::NotCached { changes, .. } => write!(f, "not cached: {}", changes.join("; ")),
             Reason::Source { first: true, .. } => f.write_str("hashed: first build"),
+            Reason::Source {
+                changes,
+                vouched: true,
+                ..
+            } if changes.is_empty() => {
+                f.write_str("unchanged (the file watcher saw no change; nothing was scanned)")
+            }
             Reason::Source { changes, .. } if changes.is_empty() => f.write_str("unchanged"),
             Reason::Source { changes, .. } => write!(f, "changed: {}", changes.join(", ")),
             Reason::NotEvaluated(why) => f.write_str(why),

@@ -13,6 +13,7 @@ pub mod encoding;
 pub mod explain;
 pub mod fsutil;
 pub mod graph;
+pub mod memo;
 pub mod memstore;
 pub mod report;
 pub mod run;

@@ -246,6 +246,7 @@ fn source(
     report.reason = Reason::Source {
         changes,
         first: prev.source_digest.is_none(),
+        vouched: sv.vouched,
     };
     if cfg.mode == Mode::Build && prev.source_digest != Some(sv.digest) {
         if let Some(tree) = &sv.tree {

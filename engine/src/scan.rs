@@ -62,6 +62,9 @@ pub struct ScanStats {
     pub hashed_files: usize,
     /// Bytes hashed.
     pub hashed_bytes: u64,
+    /// Regular files with hard links outside the tree (a change through such a link touches
+    /// no directory of the tree, so a change watcher cannot vouch for them).
+    pub external_links: usize,
 }
 
 struct Found {
@@ -103,6 +106,7 @@ pub fn scan_dir_skipping(
             kind,
         });
     }
+    stats.external_links = count_external_links(&found);
     Ok((Tree::new(entries)?, stats))
 }
 
@@ -184,6 +188,21 @@ fn read_one_dir(dir: &Path, prefix: &str, skip: &[&str]) -> Result<Vec<Found>, S
         out.push(Found { rel, meta });
     }
     Ok(out)
+}
+
+/// Files whose link count is higher than the number of their names inside the tree.
+fn count_external_links(found: &[Found]) -> usize {
+    let mut inside: HashMap<(u64, u64), (u64, u64)> = HashMap::new();
+    for f in found
+        .iter()
+        .filter(|f| f.meta.is_file() && f.meta.nlink() > 1)
+    {
+        let e = inside
+            .entry((f.meta.dev(), f.meta.ino()))
+            .or_insert((0, f.meta.nlink()));
+        e.0 += 1;
+    }
+    inside.values().filter(|(n, nlink)| n < nlink).count()
 }
 
 fn check_type(path: &Path, meta: &Metadata) -> Result<(), ScanError> {

@@ -25,6 +25,8 @@ pub struct SourceValue {
     pub tree: Option<Arc<Tree>>,
     /// Anything else downstream steps of the same domain need (downcast with [`DepValues::data`]).
     pub data: Option<Arc<dyn Any + Send + Sync>>,
+    /// The digest was vouched for by a change watcher, without reading the source.
+    pub vouched: bool,
 }
 
 impl SourceValue {
@@ -34,6 +36,7 @@ impl SourceValue {
             digest,
             tree: None,
             data: None,
+            vouched: false,
         }
     }
 }

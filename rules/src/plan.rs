@@ -10,7 +10,7 @@
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use kiln_engine::statcache::StatCache;
+use kiln_engine::memo::{ChangeWatcher, TreeScanner};
 use kiln_engine::step::Step;
 
 use crate::diag::Diagnostic;
@@ -23,7 +23,7 @@ use crate::steps::kernel::{KernelStep, SourceLocation, SourcesStep};
 use crate::steps::rootfs::{RootfsKind, RootfsStep};
 
 /// How to plan.
-#[derive(Debug, Clone, Default)]
+#[derive(Clone, Default)]
 pub struct PlanOptions {
     /// Which targets.
     pub filter: TargetFilter,
@@ -31,6 +31,10 @@ pub struct PlanOptions {
     pub offline: bool,
     /// The mtime written into archives (SOURCE_DATE_EPOCH, or 0).
     pub source_date_epoch: u32,
+    /// A change watcher that lets unchanged source trees go unscanned.
+    pub watcher: Option<Arc<dyn ChangeWatcher>>,
+    /// Only a plan: read watcher memos but write none.
+    pub read_only: bool,
 }
 
 /// One selected target and the ids of every step it needs, dependencies first.
@@ -50,8 +54,8 @@ pub struct BuildPlan {
     pub targets: Vec<PlannedTarget>,
     /// All steps.
     pub steps: Vec<Arc<dyn Step>>,
-    /// The stat cache the steps hash through (save it after a build).
-    pub stat_cache: Arc<StatCache>,
+    /// The scanner the steps hash through (save its stat cache after a build).
+    pub scanner: Arc<TreeScanner>,
     /// Whether any step compiles a kernel.
     pub builds_kernel: bool,
 }
@@ -68,7 +72,12 @@ pub fn plan(
     env: &dyn Fn(&str) -> Option<String>,
 ) -> Result<BuildPlan, Diagnostic> {
     let targets = select_targets(project, &opts.filter)?;
-    let stat_cache = Arc::new(StatCache::load(&project.state_dir().join("statcache")));
+    let state = project.state_dir();
+    let mut scanner = TreeScanner::new(&state.join("statcache"), &state.join("watch"));
+    if let Some(w) = &opts.watcher {
+        scanner = scanner.with_watcher(w.clone(), !opts.read_only);
+    }
+    let scanner = Arc::new(scanner);
     let mut steps: Vec<Arc<dyn Step>> = Vec::new();
     let mut shared = Vec::new();
     if let Some(kind) = rootfs_kind(project)? {
@@ -79,7 +88,7 @@ pub fn plan(
         steps.push(Arc::new(RootfsStep {
             id: ROOTFS.into(),
             kind,
-            stat_cache: stat_cache.clone(),
+            scanner: scanner.clone(),
         }));
         steps.push(Arc::new(InitrdStep {
             id: INITRD.into(),
@@ -94,7 +103,7 @@ pub fn plan(
     }
     let builds_kernel = project.builds_kernel();
     let sources = if builds_kernel {
-        source_steps(project, opts, &stat_cache, &mut steps)
+        source_steps(project, opts, &scanner, &mut steps)
     } else {
         Vec::new()
     };
@@ -115,7 +124,7 @@ pub fn plan(
     Ok(BuildPlan {
         targets: planned,
         steps,
-        stat_cache,
+        scanner,
         builds_kernel,
     })
 }
@@ -201,7 +210,7 @@ fn component_location(project: &Project, c: &Component, opts: &PlanOptions) -> S
 fn source_steps(
     project: &Project,
     opts: &PlanOptions,
-    stat_cache: &Arc<StatCache>,
+    scanner: &Arc<TreeScanner>,
     steps: &mut Vec<Arc<dyn Step>>,
 ) -> Vec<String> {
     let kf = &project.kraftfile;
@@ -220,7 +229,7 @@ fn source_steps(
         steps.push(Arc::new(SourcesStep {
             id: id.clone(),
             location: component_location(project, c, opts),
-            stat_cache: stat_cache.clone(),
+            scanner: scanner.clone(),
         }));
         ids.push(id);
     }

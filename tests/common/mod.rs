@@ -75,6 +75,9 @@ pub fn kiln_cmd(cache: &Path, cwd: &Path) -> Command {
     c.current_dir(cwd)
         .env("KILN_CACHE_DIR", cache)
         .env("SOURCE_DATE_EPOCH", EPOCH.to_string())
+        // The change-watching daemon has its own tests (watch_cli.rs); elsewhere every build
+        // scans, so results do not depend on whether a daemon happens to run.
+        .env("KILN_WATCH", "0")
         .env_remove("XDG_CACHE_HOME")
         .env_remove("KILN_BLESS")
         .env_remove("RUST_BACKTRACE");
@@ -87,6 +90,7 @@ pub fn kiln_std(cache: &Path, cwd: &Path) -> std::process::Command {
     c.current_dir(cwd)
         .env("KILN_CACHE_DIR", cache)
         .env("SOURCE_DATE_EPOCH", EPOCH.to_string())
+        .env("KILN_WATCH", "0")
         .env_remove("XDG_CACHE_HOME");
     c
 }

@@ -37,7 +37,9 @@
 //! Known blind spots (git's fsmonitor has the same): writes through a shared writable
 //! `mmap` raise no inotify event; network file systems (NFS, SMB, 9p, FUSE in general) do not
 //! report changes made by other machines; a mount or bind mount made over a directory inside
-//! a root, or changed from another mount namespace, raises no event.
+//! a root, or changed from another mount namespace, raises no event. Also, inotify reports a
+//! change to the watched parent of the *name* it was made through, so a file inside the root
+//! that has a hard link outside it can change (through the outside name) unseen.
 //!
 //! # How kiln uses it
 //!
@@ -48,6 +50,9 @@
 //! next build:  if client.query(root) == Ok(Some(S)) { reuse digest; stat nothing }
 //!              else { S' = client.watch(root) (if a daemon answers); scan; store (S', ..) }
 //! ```
+//!
+//! kiln stores `S` only if the scan found no regular file whose link count exceeds its number
+//! of names inside the tree (the hard-link blind spot above); otherwise it always scans.
 //!
 //! If `query` returns exactly `S`, no event under `root` was processed since `S` was issued,
 //! and every change completed before the query was sent would have been processed, so the

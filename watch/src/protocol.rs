@@ -161,7 +161,10 @@ mod tests {
     #[test]
     fn other_versions_are_refused() {
         let err = decode::<Request>("{\"v\":2,\"op\":\"teleport\"}").unwrap_err();
-        assert!(err.to_string().contains("unsupported protocol version 2"), "{err}");
+        assert!(
+            err.to_string().contains("unsupported protocol version 2"),
+            "{err}"
+        );
         assert!(decode::<Request>("{\"op\":\"ping\"}").is_err());
         assert!(decode::<Request>("not json").is_err());
     }

@@ -118,7 +118,13 @@ impl WatchState {
         self.inotify.as_raw_fd()
     }
 
+    /// This daemon's instance, as put in every stamp.
+    pub fn instance(&self) -> u64 {
+        self.instance
+    }
+
     /// Number of directories currently watched (all roots).
+    #[cfg(test)]
     pub fn watched_dirs(&self) -> usize {
         self.dirs.len()
     }
@@ -197,7 +203,9 @@ impl WatchState {
             self.bump(id);
         }
         let new_dir = change.mask.contains(EventMask::ISDIR)
-            && change.mask.intersects(EventMask::CREATE | EventMask::MOVED_TO);
+            && change
+                .mask
+                .intersects(EventMask::CREATE | EventMask::MOVED_TO);
         if let (true, Some(name)) = (new_dir, &change.name) {
             self.watch_new_subdir(&dir_path.join(name), &roots);
         }

@@ -62,9 +62,10 @@ impl Step for InitrdStep {
         let rootfs = &self.deps[0];
         let mut w = ctx.store.blob_writer()?;
         match deps.data::<RootfsData>(rootfs)? {
-            RootfsData::Dir { root, tree } => {
+            data @ RootfsData::Dir { root, .. } => {
+                let tree = data.tree()?;
                 let opts = NewcOptions { mtime: self.mtime };
-                write_newc(tree, root, &opts, &mut w)
+                write_newc(&tree, root, &opts, &mut w)
                     .map_err(|e| StepError::Failed(e.to_string()))?;
             }
             RootfsData::Cpio { path, size } => copy_exact(path, *size, &mut w)?,

@@ -8,8 +8,7 @@
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use kiln_engine::scan::scan_dir_skipping;
-use kiln_engine::statcache::StatCache;
+use kiln_engine::memo::{Scanned, TreeScanner};
 use kiln_engine::step::{DepValues, ExecContext, Prepared, SourceValue, Step, StepError};
 use kiln_engine::{Action, ActionResult};
 
@@ -40,8 +39,8 @@ pub struct SourcesStep {
     pub id: String,
     /// Where it is.
     pub location: SourceLocation,
-    /// The project's stat cache.
-    pub stat_cache: Arc<StatCache>,
+    /// The project's tree scanner.
+    pub scanner: Arc<TreeScanner>,
 }
 
 impl Step for SourcesStep {
@@ -57,12 +56,18 @@ impl Step for SourcesStep {
     fn prepare(&self, _: &DepValues<'_>) -> Result<Prepared, StepError> {
         match &self.location {
             SourceLocation::Dir(dir) => {
-                let (tree, _) = scan_dir_skipping(dir, &self.stat_cache, &[".git"])
+                let scanned = self
+                    .scanner
+                    .scan(dir, &[".git"])
                     .map_err(|e| StepError::Failed(format!("{}: {e}", self.id)))?;
-                let tree = Arc::new(tree);
+                let tree = match &scanned {
+                    Scanned::Fresh { tree, .. } => Some(tree.clone()),
+                    Scanned::Unchanged { .. } => None,
+                };
                 Ok(Prepared::Source(SourceValue {
-                    digest: tree.digest().raw(),
-                    tree: Some(tree),
+                    vouched: tree.is_none(),
+                    digest: scanned.digest().raw(),
+                    tree,
                     data: Some(Arc::new(dir.clone())),
                 }))
             }

@@ -7,10 +7,11 @@
 use std::path::PathBuf;
 use std::sync::Arc;
 
+use kiln_engine::memo::{Scanned, TreeScanner};
 use kiln_engine::scan::{ScanError, scan_dir};
-use kiln_engine::statcache::{StatCache, StatKey};
+use kiln_engine::statcache::StatKey;
 use kiln_engine::step::{DepValues, ExecContext, Prepared, SourceValue, Step, StepError};
-use kiln_engine::{ActionResult, Tree};
+use kiln_engine::{ActionResult, Tree, TreeDigest};
 
 use crate::initrd::check_newc;
 
@@ -26,14 +27,17 @@ pub enum RootfsKind {
 }
 
 /// What downstream steps get from the rootfs step.
-#[derive(Debug)]
 pub enum RootfsData {
     /// The scanned directory.
     Dir {
         /// Where it is.
         root: PathBuf,
-        /// Its tree.
-        tree: Arc<Tree>,
+        /// Its tree, when it was scanned in this build (not when a watcher vouched for it).
+        tree: Option<Arc<Tree>>,
+        /// The tree's digest.
+        digest: TreeDigest,
+        /// For scanning again when the tree is needed after all.
+        scanner: Arc<TreeScanner>,
     },
     /// The archive file and its size when hashed.
     Cpio {
@@ -50,8 +54,8 @@ pub struct RootfsStep {
     pub id: String,
     /// What to hash.
     pub kind: RootfsKind,
-    /// The project's stat cache.
-    pub stat_cache: Arc<StatCache>,
+    /// The project's tree scanner (stat cache and change-watcher memos).
+    pub scanner: Arc<TreeScanner>,
 }
 
 impl Step for RootfsStep {
@@ -67,14 +71,20 @@ impl Step for RootfsStep {
     fn prepare(&self, _: &DepValues<'_>) -> Result<Prepared, StepError> {
         match &self.kind {
             RootfsKind::Dir(root) => {
-                let (tree, _) = scan_dir(root, &self.stat_cache).map_err(scan_error)?;
-                let tree = Arc::new(tree);
+                let scanned = self.scanner.scan(root, &[]).map_err(scan_error)?;
+                let tree = match &scanned {
+                    Scanned::Fresh { tree, .. } => Some(tree.clone()),
+                    Scanned::Unchanged { .. } => None,
+                };
                 Ok(Prepared::Source(SourceValue {
-                    digest: tree.digest().raw(),
-                    tree: Some(tree.clone()),
+                    vouched: tree.is_none(),
+                    digest: scanned.digest().raw(),
+                    tree: tree.clone(),
                     data: Some(Arc::new(RootfsData::Dir {
                         root: root.clone(),
                         tree,
+                        digest: scanned.digest(),
+                        scanner: self.scanner.clone(),
                     })),
                 }))
             }
@@ -95,13 +105,14 @@ impl RootfsStep {
         let meta = std::fs::metadata(path)
             .map_err(|e| StepError::Failed(format!("cannot read {}: {e}", path.display())))?;
         let key = StatKey::of(&meta);
-        let digest = match self.stat_cache.lookup(path, &key) {
+        let stat_cache = self.scanner.stat_cache();
+        let digest = match stat_cache.lookup(path, &key) {
             Some(d) => d,
             None => {
                 let d = kiln_engine::scan::hash_file(path, meta.len()).map_err(|e| {
                     StepError::Failed(format!("cannot read {}: {e}", path.display()))
                 })?;
-                self.stat_cache.insert(path, key, d);
+                stat_cache.insert(path, key, d);
                 d
             }
         };
@@ -112,7 +123,37 @@ impl RootfsStep {
                 path: path.clone(),
                 size: meta.len(),
             })),
+            vouched: false,
         }))
+    }
+}
+
+impl RootfsData {
+    /// The directory's tree: the one scanned in this build, or a new scan that must give the
+    /// digest the build was planned with.
+    pub fn tree(&self) -> Result<Arc<Tree>, StepError> {
+        let RootfsData::Dir {
+            root,
+            tree,
+            digest,
+            scanner,
+        } = self
+        else {
+            return Err(StepError::Failed(
+                "internal: the rootfs is not a directory".into(),
+            ));
+        };
+        if let Some(t) = tree {
+            return Ok(t.clone());
+        }
+        let (t, _) = scan_dir(root, scanner.stat_cache()).map_err(scan_error)?;
+        if t.digest() != *digest {
+            return Err(StepError::Failed(format!(
+                "the rootfs {} changed during the build; build again",
+                root.display()
+            )));
+        }
+        Ok(Arc::new(t))
     }
 }
 
