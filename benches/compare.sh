@@ -40,33 +40,44 @@ echo; echo "== cold build of the big tree vs GNU cpio vs cat =="
 hyperfine --warmup 1 --runs 5 --export-markdown "$W/cold.md" \
   -n 'kiln build (cold: empty cache and state)' \
   --prepare "rm -rf '$KILN_CACHE_DIR' '$BIG/.unikraft'; sync" \
-  "cd '$BIG' && '$KILN' build 2>/dev/null" \
+  "cd '$BIG' && KILN_WATCH=0 '$KILN' build 2>/dev/null" \
   -n 'GNU cpio (find | sort | cpio -o -H newc)' --prepare 'sync' \
   "cd '$BIG/rootfs' && find . | LC_ALL=C sort | cpio -o -H newc -R 0:0 > '$W/gnu.cpio' 2>/dev/null" \
   -n 'cat of the same files' --prepare 'sync' \
   "cd '$BIG/rootfs' && find . -type f -print0 | xargs -0 cat > '$W/cat.out'"
 
 echo; echo "== no-op vs cold build, 10,000 files =="
-(cd "$SMALL" && "$KILN" build 2>/dev/null)
-hyperfine --warmup 3 --runs 20 --export-markdown "$W/noop.md" \
-  -n 'kiln build (no-op)' "cd '$SMALL' && '$KILN' build 2>/dev/null" \
-  -n 'kiln build (cold)' --prepare "rm -rf '$KILN_CACHE_DIR' '$SMALL/.unikraft'; sync" \
-  "cd '$SMALL' && '$KILN' build 2>/dev/null"
+# The watcher daemon (KILN_WATCH=1) lets a no-op skip stat'ing the 10,000 files; with
+# KILN_WATCH=0 every build stats them through the stat cache.
+export KILN_WATCH_SOCKET="$W/watch.sock"
+(cd "$SMALL" && KILN_WATCH=1 "$KILN" build 2>/dev/null && KILN_WATCH=1 "$KILN" build 2>/dev/null)
+hyperfine --warmup 3 --runs 30 --export-markdown "$W/noop.md" \
+  -n 'kiln build, no-op (watcher daemon running)' --prepare 'true' \
+  "cd '$SMALL' && KILN_WATCH=1 '$KILN' build 2>/dev/null" \
+  -n 'kiln build, no-op (no daemon: stat every file)' --prepare 'true' \
+  "cd '$SMALL' && KILN_WATCH=0 '$KILN' build 2>/dev/null" \
+  -n 'kiln build, cold (empty cache and state)' \
+  --prepare "rm -rf '$KILN_CACHE_DIR/cas' '$KILN_CACHE_DIR/ac' '$SMALL/.unikraft'; sync" \
+  "cd '$SMALL' && KILN_WATCH=0 '$KILN' build 2>/dev/null"
 
-echo; echo "== files written by a no-op build (expect none) =="
-(cd "$SMALL" && "$KILN" build 2>/dev/null)
-sleep 1; stamp="$W/stamp"; touch "$stamp"; sleep 1
-(cd "$SMALL" && "$KILN" build 2>/dev/null)
-echo "changed since the stamp: $(find "$SMALL" "$KILN_CACHE_DIR" -newer "$stamp" | wc -l)"
+echo; echo "== files written by a no-op build, with and without the daemon (expect none) =="
+for mode in 1 0; do
+  (cd "$SMALL" && KILN_WATCH=$mode "$KILN" build 2>/dev/null)
+  sleep 1; stamp="$W/stamp"; touch "$stamp"; sleep 1
+  (cd "$SMALL" && KILN_WATCH=$mode "$KILN" build 2>/dev/null)
+  echo "KILN_WATCH=$mode: changed since the stamp: $(find "$SMALL" "$KILN_CACHE_DIR" -newer "$stamp" | wc -l)"
+done
 
 echo; echo "== hashing a cold tree (no stat cache): kiln plan vs b3sum =="
 hyperfine --warmup 1 --runs 10 --export-markdown "$W/hash.md" \
   -n 'kiln plan (hashes every file; plan keeps no stat cache)' \
-  --prepare "rm -rf '$BIG/.unikraft'" "cd '$BIG' && '$KILN' plan > /dev/null" \
+  --prepare "rm -rf '$BIG/.unikraft'" "cd '$BIG' && KILN_WATCH=0 '$KILN' plan > /dev/null" \
   -n 'b3sum of the same files' \
   "cd '$BIG/rootfs' && find . -type f -print0 | xargs -0 b3sum > /dev/null"
 
 echo; echo "== kiln --help =="
 hyperfine -N --warmup 10 --runs 200 --export-markdown "$W/help.md" "$KILN --help"
 
+"$KILN" __watch-daemon --help >/dev/null 2>&1 || true
+pkill -f "__watch-daemon --socket $W/watch.sock" || true
 echo; echo "markdown tables: $W/*.md"
