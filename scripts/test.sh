@@ -5,8 +5,12 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-# Debian packages the tests need, as "command:package".
-needs=(cpio:cpio)
+# Debian packages the tests need, as "command:package": GNU cpio reads kiln's archives back;
+# make, gcc and binutils build the test kernel (testkernel/), the cross compiler its arm64
+# build, QEMU boots both; git serves kernel sources from repositories made by the tests.
+needs=(cpio:cpio make:make gcc:gcc ld:binutils git:git flock:util-linux
+  aarch64-linux-gnu-gcc:gcc-aarch64-linux-gnu
+  qemu-system-x86_64:qemu-system-x86 qemu-system-aarch64:qemu-system-arm)
 missing=()
 for pair in "${needs[@]}"; do
   command -v "${pair%%:*}" >/dev/null 2>&1 || missing+=("${pair#*:}")
@@ -23,4 +27,5 @@ fi
 
 cargo fmt --all -- --check
 cargo clippy --workspace --all-targets --locked -- -D warnings
+bash testkernel/selftest.sh
 cargo test --workspace --all-targets --locked

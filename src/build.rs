@@ -14,17 +14,8 @@ use crate::session;
 
 /// Runs `kiln build`.
 pub fn build(args: &BuildArgs) -> Result<(), CliError> {
-    let s = session::open(&args.project, true)?;
     let jobs = session::jobs(args.jobs)?;
-    if s.plan.builds_kernel {
-        return Err(CliError::Failed(
-            "this project compiles a Unikraft kernel (it has `unikraft:`, `template:` or \
-             `libraries:`), and this version of kiln cannot build kernels yet; \
-             `kiln plan` shows the steps it will run. Projects with `runtime:` and `rootfs:` \
-             build fully."
-                .into(),
-        ));
-    }
+    let s = session::open(&args.project, Some(jobs))?;
     let state_dir = s.project.state_dir();
     let _lock = lock_project(&state_dir)?;
     let store = session::open_store()?;
@@ -41,12 +32,28 @@ pub fn build(args: &BuildArgs) -> Result<(), CliError> {
     if let Err(e) = s.plan.scanner.save() {
         eprintln!("kiln: warning: cannot save the stat cache: {e}");
     }
+    session::update_lock(&s, &report, args.project.locked)?;
     if args.project.output == Output::Json {
         let mut doc = report_json(&s.plan, &report);
         doc["ok"] = report.succeeded().into();
         print_stdout(&format!("{doc:#}\n"))?;
     }
     if !report.succeeded() {
+        let bad: Vec<String> = report
+            .steps
+            .iter()
+            .filter(|r| matches!(r.status, StepStatus::Failed(_) | StepStatus::Unresolved(_)))
+            .map(|r| format!("{} {}", r.id, r.status.word()))
+            .collect();
+        let skipped = report
+            .steps
+            .iter()
+            .filter(|r| r.status == StepStatus::Skipped)
+            .count();
+        eprintln!(
+            "error: the build failed: {} (and {skipped} steps after them skipped)",
+            bad.join(", ")
+        );
         return Err(CliError::Reported);
     }
     let count = |st: StepStatus| report.steps.iter().filter(|r| r.status == st).count();

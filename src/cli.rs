@@ -23,6 +23,8 @@ pub enum Command {
     Build(BuildArgs),
     /// Show the step graph of the selected targets without running anything.
     Plan(PlanArgs),
+    /// Resolve every source and write Kraftfile.lock (commit it).
+    Lock(LockArgs),
     /// Inspect and maintain the local cache.
     Cache {
         /// What to do with the cache.
@@ -69,6 +71,13 @@ pub struct ProjectArgs {
     /// Never touch the network.
     #[arg(long)]
     pub offline: bool,
+    /// Take component NAME (`unikraft`, a library's name, `template`) from PATH or URL
+    /// (`URL@VERSION` or `URL?branch=B` pick a version). Repeatable.
+    #[arg(long = "source", value_name = "NAME=PATH|URL")]
+    pub sources: Vec<String>,
+    /// Fail if Kraftfile.lock is missing a source or would change (for CI).
+    #[arg(long)]
+    pub locked: bool,
     /// Output format.
     #[arg(long, short = 'o', value_enum, default_value_t = Output::Human)]
     pub output: Output,
@@ -94,6 +103,18 @@ pub struct PlanArgs {
     /// Project and target selection.
     #[command(flatten)]
     pub project: ProjectArgs,
+}
+
+/// `kiln lock`.
+#[derive(Debug, Args)]
+pub struct LockArgs {
+    /// Project selection and source flags.
+    #[command(flatten)]
+    pub project: ProjectArgs,
+    /// Resolve every version afresh (newest `stable`, branch heads) instead of keeping the
+    /// commits the lock pins.
+    #[arg(long, conflicts_with = "locked")]
+    pub update: bool,
 }
 
 /// `kiln cache ...`.

@@ -7,6 +7,7 @@ mod build;
 mod cache;
 mod cli;
 mod error;
+mod lock;
 mod plan;
 mod render;
 mod session;
@@ -29,6 +30,7 @@ fn main() {
     let result: Result<(), CliError> = match &cli.command {
         Command::Build(a) => build::build(a),
         Command::Plan(a) => plan::plan(a),
+        Command::Lock(a) => lock::lock(a),
         Command::Cache { command } => cache::cache(command),
         Command::WatchDaemon { socket } => watcher::run_daemon(socket).map_err(CliError::Failed),
     };

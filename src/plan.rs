@@ -11,7 +11,7 @@ use crate::session;
 
 /// Runs `kiln plan`. Unresolved steps are shown, not failures: the exit code is 0.
 pub fn plan(args: &PlanArgs) -> Result<(), CliError> {
-    let s = session::open(&args.project, false)?;
+    let s = session::open(&args.project, None)?;
     let store = session::open_store()?;
     let state = StateDir::new(&s.project.state_dir().join("state"));
     let cfg = RunConfig {

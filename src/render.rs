@@ -123,8 +123,12 @@ pub fn plan_table(plan: &BuildPlan, report: &RunReport) -> String {
                 s.status.word()
             ));
             match &s.status {
-                StepStatus::Unresolved(why) => out.push_str(&format!(" {why}")),
-                StepStatus::Pending => out.push_str(&format!(" {}", s.reason)),
+                StepStatus::Unresolved(why) | StepStatus::Failed(why) => {
+                    out.push_str(&format!(" {}", why.replace('\n', "\n      ")))
+                }
+                StepStatus::Pending | StepStatus::Skipped => {
+                    out.push_str(&format!(" {}", s.reason))
+                }
                 _ => {}
             }
             out.truncate(out.trim_end().len());

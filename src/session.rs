@@ -1,14 +1,21 @@
 //! What every project command starts with: load the Kraftfile, select targets, plan, open
 //! the cache. Also the environment-derived settings (cache dir, SOURCE_DATE_EPOCH, jobs).
 
+use std::collections::BTreeMap;
 use std::path::PathBuf;
+use std::sync::Arc;
 
 use kiln_cache::LocalStore;
 use kiln_engine::graph::Graph;
+use kiln_engine::report::{RunReport, StepStatus};
 use kiln_rules::kraftfile::process_env;
 use kiln_rules::plan::{BuildPlan, PlanOptions, plan};
 use kiln_rules::project::Project;
 use kiln_rules::select::TargetFilter;
+use kiln_rules::sources::{
+    ComponentId, LockFile, ResolverOptions, SourceResolver, components, load_config, lock_path,
+    parse_override, unknown_override_names, would_change_message,
+};
 
 use crate::cli::ProjectArgs;
 use crate::error::CliError;
@@ -21,13 +28,35 @@ pub struct Session {
     pub plan: BuildPlan,
     /// The checked graph of the plan's steps.
     pub graph: Graph,
+    /// The source resolver the plan's sources steps use.
+    pub resolver: Arc<SourceResolver>,
+    /// Kraftfile.lock as it was before this run.
+    pub lock: Option<LockFile>,
 }
 
-/// Loads and plans the project `args` names. A build (`for_build`) may start the change
-/// watcher; a plan only asks a running one and writes nothing.
-pub fn open(args: &ProjectArgs, for_build: bool) -> Result<Session, CliError> {
+/// Loads and plans the project `args` names. A build (`jobs` given) may start the change
+/// watcher and gets a make jobserver with `jobs` slots; a plan only asks a running watcher
+/// and writes nothing.
+pub fn open(args: &ProjectArgs, jobs: Option<usize>) -> Result<Session, CliError> {
+    open_with(args, jobs, false)
+}
+
+/// [`open`], with `update_lock` for `kiln lock --update`.
+pub fn open_with(
+    args: &ProjectArgs,
+    jobs: Option<usize>,
+    update_lock: bool,
+) -> Result<Session, CliError> {
     let project = Project::load(&args.dir, args.kraftfile.as_deref(), &process_env)?;
-    let watcher = crate::watcher::connect(&cache_dir()?, for_build);
+    let for_build = jobs.is_some();
+    let cache = cache_dir()?;
+    let watcher = crate::watcher::connect(&cache, for_build);
+    let jobserver = match jobs {
+        Some(n) => Some(Arc::new(jobserver::Client::new(n).map_err(|e| {
+            CliError::Failed(format!("cannot create the make jobserver: {e}"))
+        })?)),
+        None => None,
+    };
     let opts = PlanOptions {
         filter: TargetFilter {
             plat: args.plat.clone(),
@@ -38,6 +67,15 @@ pub fn open(args: &ProjectArgs, for_build: bool) -> Result<Session, CliError> {
         source_date_epoch: source_date_epoch()?,
         watcher,
         read_only: !for_build,
+        jobserver,
+        cache_dir: Some(cache.clone()),
+        sources: None,
+    };
+    let lock = LockFile::load(&lock_path(&project.kraftfile.path))?;
+    let resolver = Arc::new(resolver(&project, args, &cache, lock.clone(), update_lock)?);
+    let opts = PlanOptions {
+        sources: Some(resolver.clone()),
+        ..opts
     };
     let plan = plan(&project, &opts, &process_env)?;
     let graph = Graph::new(plan.steps.clone())
@@ -46,7 +84,59 @@ pub fn open(args: &ProjectArgs, for_build: bool) -> Result<Session, CliError> {
         project,
         plan,
         graph,
+        resolver,
+        lock,
     })
+}
+
+/// The resolver for `project`: the config file, `--source` overrides (checked against the
+/// project's components), `--offline`, `--locked` and the lock file.
+fn resolver(
+    project: &Project,
+    args: &ProjectArgs,
+    cache: &std::path::Path,
+    lock: Option<LockFile>,
+    update_lock: bool,
+) -> Result<SourceResolver, CliError> {
+    let config = load_config(&process_env)?;
+    let home = std::env::var_os("HOME").map(PathBuf::from);
+    let cwd = std::env::current_dir().unwrap_or_default();
+    let mut overrides = BTreeMap::new();
+    for arg in &args.sources {
+        let (name, value) = parse_override(arg, &cwd, home.as_deref())
+            .map_err(|e| CliError::Usage(format!("--source {arg}: {e}")))?;
+        overrides.insert(name, value);
+    }
+    let mut ids: Vec<ComponentId> = components(&project.kraftfile)
+        .into_iter()
+        .map(|(id, _)| id)
+        .collect();
+    if project.builds_kernel() && !ids.contains(&ComponentId::Core) {
+        ids.push(ComponentId::Core);
+    }
+    if let Some((name, hint)) = unknown_override_names(overrides.keys(), &ids).first() {
+        let hint = hint
+            .as_ref()
+            .map(|h| format!(" (did you mean `{h}`?)"))
+            .unwrap_or_default();
+        let known: Vec<&str> = ids.iter().map(|i| i.override_name()).collect();
+        return Err(CliError::Usage(format!(
+            "--source names `{name}`, which is not a component of this project{hint}; its \
+             components are: {}",
+            known.join(", ")
+        )));
+    }
+    Ok(SourceResolver::new(ResolverOptions {
+        cache_dir: cache.to_path_buf(),
+        config,
+        overrides,
+        offline: args.offline,
+        lock,
+        update_lock,
+        locked: args.locked,
+        home,
+        ..ResolverOptions::default()
+    }))
 }
 
 /// `SOURCE_DATE_EPOCH` as the archive mtime, or 0 when unset.
@@ -87,4 +177,31 @@ pub fn jobs(requested: Option<usize>) -> Result<usize, CliError> {
         Some(n) => Ok(n),
         None => Ok(std::thread::available_parallelism().map_or(1, |n| n.get())),
     }
+}
+
+/// Writes Kraftfile.lock from what the run resolved, when every source resolved and the lock
+/// would change; with `--locked`, a change is an error instead.
+pub fn update_lock(s: &Session, report: &RunReport, locked: bool) -> Result<(), CliError> {
+    let sources_ok = report
+        .steps
+        .iter()
+        .filter(|r| r.kind == "sources")
+        .all(|r| r.status == StepStatus::Source);
+    if !sources_ok {
+        return Ok(());
+    }
+    let path = lock_path(&s.project.kraftfile.path);
+    let new = s.resolver.lock_entries();
+    let changes = new.changes_from(s.lock.as_ref());
+    if changes.is_empty() {
+        return Ok(());
+    }
+    if locked {
+        return Err(CliError::Failed(would_change_message(&path, &changes)));
+    }
+    if s.lock.is_some() || !new.entries.is_empty() {
+        new.save(&path)?;
+        eprintln!("kiln: updated {}: {}", path.display(), changes.join("; "));
+    }
+    Ok(())
 }

@@ -1,5 +1,6 @@
 //! `kiln plan` (JSON and human output) on kernel projects — local and unresolved sources,
-//! per-target kconfig keys, `--offline` — and `kiln build` refusing kernel builds; target
+//! per-target kconfig keys, `--offline` — and `kiln build` failing on an unresolved source;
+//! target
 //! selection (`--plat`, `--arch`/`-m`, `-t NAME`, `-t plat/arch`) for plan and build, with
 //! several matches building all and no match listing the targets.
 
@@ -63,7 +64,7 @@ fn is_hex64(v: &Value) -> bool {
 fn plan_kernel_project_with_unresolved_library() {
     let w = World::new();
     let p = kernel_project(&w, false);
-    let doc = plan_json(&w, &p, &[]);
+    let doc = plan_json(&w, &p, &["--offline"]);
     let targets = doc["targets"].as_array().expect("targets");
     assert_eq!(targets.len(), 2);
     assert_eq!(
@@ -102,6 +103,7 @@ fn plan_kernel_project_with_unresolved_library() {
             "initrd".to_string(),
             "sources/unikraft".to_string(),
             "sources/lib/musl".to_string(),
+            "sources/app".to_string(),
         ];
         want.extend(["kconfig", "compile", "embed"].map(|k| format!("{t}/{k}")));
         let mut got: Vec<String> = ids.iter().map(|s| s.to_string()).collect();
@@ -125,8 +127,15 @@ fn plan_kernel_project_with_unresolved_library() {
         assert_eq!(musl["status"], "unresolved");
         assert_eq!(musl["key"], Value::Null);
         let why = musl["unresolved"].as_str().expect("a reason");
-        assert!(why.contains("`musl`") && why.contains("stable"), "{why}");
-        assert!(why.contains("not implemented yet"), "{why}");
+        assert!(
+            why.contains("`lib/musl`") && why.contains("stable"),
+            "{why}"
+        );
+        assert!(
+            why.contains("https://github.com/unikraft/lib-musl.git"),
+            "{why}"
+        );
+        assert!(why.contains("--source musl=PATH"), "{why}");
         let uk = target_step(&doc, i, "sources/unikraft");
         assert_eq!(uk["status"], "hashed");
         assert!(is_hex64(&uk["digest"]), "{uk:#}");
@@ -138,16 +147,17 @@ fn plan_kernel_project_with_unresolved_library() {
             assert_eq!(s["status"], "pending", "{s:#}");
             assert_eq!(s["cached"], false);
         }
+        let srcs = ["sources/unikraft", "sources/lib/musl", "sources/app"];
         let embed = target_step(&doc, i, &format!("{t}/embed"));
-        assert_eq!(
-            embed["deps"],
-            serde_json::json!([format!("{t}/compile"), "initrd"])
-        );
+        let mut want = vec![
+            format!("{t}/compile"),
+            format!("{t}/kconfig"),
+            "initrd".into(),
+        ];
+        want.extend(srcs.map(String::from));
+        assert_eq!(embed["deps"], serde_json::json!(want));
         let kconfig = target_step(&doc, i, &format!("{t}/kconfig"));
-        assert_eq!(
-            kconfig["deps"],
-            serde_json::json!(["sources/unikraft", "sources/lib/musl"])
-        );
+        assert_eq!(kconfig["deps"], serde_json::json!(srcs));
     }
     // The rootfs and initrd are shared by both targets.
     assert_eq!(
@@ -158,10 +168,10 @@ fn plan_kernel_project_with_unresolved_library() {
     // `.git` is not part of the unikraft digest.
     let before = target_step(&doc, 0, "sources/unikraft")["digest"].clone();
     write(&p.join("uk/.git/HEAD"), "ref: refs/heads/other\n");
-    let doc2 = plan_json(&w, &p, &[]);
+    let doc2 = plan_json(&w, &p, &["--offline"]);
     assert_eq!(target_step(&doc2, 0, "sources/unikraft")["digest"], before);
     write(&p.join("uk/Makefile"), "all: x\n");
-    let doc3 = plan_json(&w, &p, &[]);
+    let doc3 = plan_json(&w, &p, &["--offline"]);
     assert_ne!(target_step(&doc3, 0, "sources/unikraft")["digest"], before);
 }
 
@@ -170,9 +180,21 @@ fn plan_offline_names_offline_in_the_reason() {
     let w = World::new();
     let p = kernel_project(&w, false);
     let doc = plan_json(&w, &p, &["--offline"]);
-    assert_eq!(
-        target_step(&doc, 0, "sources/lib/musl")["unresolved"],
-        "`musl` (version `stable`) must be fetched from the network, but --offline is set"
+    let why = target_step(&doc, 0, "sources/lib/musl")["unresolved"]
+        .as_str()
+        .expect("unresolved")
+        .to_string();
+    assert!(why.contains("but --offline is set"), "{why}");
+    // Without --offline the fetch is tried (and fails here: git may use only file://),
+    // and the failure names the component and what to do.
+    let doc = plan_json(&w, &p, &[]);
+    let musl = target_step(&doc, 0, "sources/lib/musl");
+    assert_eq!(musl["status"], "failed");
+    let err = musl["error"].as_str().expect("error").to_string();
+    assert!(err.starts_with("`lib/musl`"), "{err}");
+    assert!(
+        err.contains("--source musl=PATH") && err.contains("[mirrors]"),
+        "{err}"
     );
 }
 
@@ -226,7 +248,11 @@ fn plan_with_local_sources_gives_per_target_kconfig_keys() {
 fn plan_human_output_lists_the_steps() {
     let w = World::new();
     let p = kernel_project(&w, false);
-    let out = w.kiln(&p).arg("plan").output().expect("run");
+    let out = w
+        .kiln(&p)
+        .args(["plan", "--offline"])
+        .output()
+        .expect("run");
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
     let s = text(&out.stdout);
     assert!(s.starts_with("target qemu-x86_64 (qemu/x86_64)\n"), "{s}");
@@ -254,11 +280,11 @@ fn plan_human_output_lists_the_steps() {
         .find(|l| l.trim_start().starts_with("sources/lib/musl "))
         .expect("musl line");
     assert!(
-        musl.contains("unresolved `musl` (version `stable`)"),
+        musl.contains("unresolved `lib/musl` needs the network"),
         "{musl}"
     );
     assert!(
-        s.contains("after: qemu-x86_64/compile, initrd\n"),
+        s.contains("after: qemu-x86_64/compile, qemu-x86_64/kconfig, initrd, sources/unikraft"),
         "embed deps not listed:\n{s}"
     );
     // plan writes nothing into the project.
@@ -266,19 +292,23 @@ fn plan_human_output_lists_the_steps() {
 }
 
 #[test]
-fn build_of_kernel_project_says_not_implemented() {
+fn build_with_an_unresolved_source_fails_naming_it() {
     let w = World::new();
-    let p = kernel_project(&w, true);
-    let out = w.kiln(&p).arg("build").output().expect("run");
+    let p = kernel_project(&w, false);
+    let out = w
+        .kiln(&p)
+        .args(["build", "--offline"])
+        .output()
+        .expect("run");
     assert_eq!(out.status.code(), Some(1));
     let err = text(&out.stderr);
+    assert!(err.contains("unresolved sources/lib/musl"), "{err}");
+    assert!(err.contains("--source musl=PATH"), "{err}");
     assert!(
-        err.starts_with("error: this project compiles a Unikraft kernel"),
+        err.ends_with("error: the build failed: sources/lib/musl unresolved (and 6 steps after them skipped)\n"),
         "{err}"
     );
-    assert!(err.contains("cannot build kernels yet"), "{err}");
     assert!(out.stdout.is_empty());
-    assert!(!p.join(".unikraft").exists(), "nothing is written");
 }
 
 const SELECT_KRAFTFILE: &str = "spec: v0.6\nname: sel\nruntime: base:latest\nrootfs: ./rootfs\n\
@@ -435,7 +465,7 @@ fn unknown_platform_or_arch_is_a_usage_error() {
 
 #[test]
 fn zero_jobs_is_a_usage_error_even_for_kernel_projects() {
-    // Usage errors (exit 2) come before the work is refused (exit 1).
+    // Usage errors (exit 2) come before any work.
     let w = World::new();
     let p = kernel_project(&w, true);
     let out = w.kiln(&p).args(["build", "-j", "0"]).output().expect("run");

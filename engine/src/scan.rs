@@ -77,8 +77,8 @@ pub fn scan_dir(root: &Path, cache: &StatCache) -> Result<(Tree, ScanStats), Sca
     scan_dir_skipping(root, cache, &[])
 }
 
-/// Like [`scan_dir`], leaving out every entry (and everything below it) whose file name is
-/// in `skip` (e.g. `.git` for a source checkout).
+/// Like [`scan_dir`], leaving out the entries (and everything below them) whose path relative
+/// to `root` is in `skip` (e.g. `.git` for a source checkout, `rootfs` for an app directory).
 pub fn scan_dir_skipping(
     root: &Path,
     cache: &StatCache,
@@ -169,9 +169,6 @@ fn read_one_dir(dir: &Path, prefix: &str, skip: &[&str]) -> Result<Vec<Found>, S
     for entry in std::fs::read_dir(dir).map_err(io)? {
         let entry = entry.map_err(io)?;
         let name = entry.file_name();
-        if skip.iter().any(|s| name == *s) {
-            continue;
-        }
         let name = name
             .to_str()
             .ok_or_else(|| ScanError::NonUtf8(entry.path()))?;
@@ -180,6 +177,9 @@ fn read_one_dir(dir: &Path, prefix: &str, skip: &[&str]) -> Result<Vec<Found>, S
         } else {
             format!("{prefix}/{name}")
         };
+        if skip.contains(&rel.as_str()) {
+            continue;
+        }
         let meta = entry.metadata().map_err(|source| ScanError::Io {
             path: entry.path(),
             source,
@@ -386,6 +386,19 @@ mod tests {
         scan_dir(dir.path(), &cache).unwrap();
         let (_, s) = scan_dir(dir.path(), &cache).unwrap();
         assert_eq!(s.hashed_files, 1, "a file written just now is not trusted");
+    }
+
+    #[test]
+    fn skip_matches_relative_paths_only() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(dir.path().join(".git/objects")).unwrap();
+        std::fs::create_dir_all(dir.path().join("src/.git")).unwrap();
+        std::fs::create_dir_all(dir.path().join("a/rootfs")).unwrap();
+        std::fs::create_dir_all(dir.path().join("rootfs/etc")).unwrap();
+        let cache = StatCache::empty(&dir.path().join("sc"));
+        let (t, _) = scan_dir_skipping(dir.path(), &cache, &[".git", "rootfs"]).unwrap();
+        let paths: Vec<_> = t.entries().iter().map(|e| e.path.as_str()).collect();
+        assert_eq!(paths, ["a", "a/rootfs", "src", "src/.git"]);
     }
 
     #[test]

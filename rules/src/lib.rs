@@ -3,8 +3,12 @@
 pub mod diag;
 pub mod initrd;
 pub mod kconfig;
+pub mod kernel_plan;
 pub mod kraftfile;
+pub mod make;
 pub mod plan;
 pub mod project;
 pub mod select;
+pub mod sources;
 pub mod steps;
+pub mod toolchain;

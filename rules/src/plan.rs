@@ -14,12 +14,11 @@ use kiln_engine::memo::{ChangeWatcher, TreeScanner};
 use kiln_engine::step::Step;
 
 use crate::diag::Diagnostic;
-use crate::kconfig;
-use crate::kraftfile::{Component, Target};
+use crate::kernel_plan::KernelPlanner;
+use crate::kraftfile::Target;
 use crate::project::Project;
 use crate::select::{TargetFilter, select_targets};
 use crate::steps::initrd::InitrdStep;
-use crate::steps::kernel::{KernelStep, SourceLocation, SourcesStep};
 use crate::steps::rootfs::{RootfsKind, RootfsStep};
 
 /// How to plan.
@@ -35,6 +34,14 @@ pub struct PlanOptions {
     pub watcher: Option<Arc<dyn ChangeWatcher>>,
     /// Only a plan: read watcher memos but write none.
     pub read_only: bool,
+    /// The build's jobserver, shared by every make (absent for plans, which run nothing).
+    pub jobserver: Option<Arc<jobserver::Client>>,
+    /// The machine-wide cache directory (for remembered tool versions); default: the
+    /// project's state directory.
+    pub cache_dir: Option<PathBuf>,
+    /// Resolves git sources, `--source` redirections and the lock file; without one, only
+    /// local directories named in the Kraftfile resolve.
+    pub sources: Option<Arc<crate::sources::SourceResolver>>,
 }
 
 /// One selected target and the ids of every step it needs, dependencies first.
@@ -102,18 +109,18 @@ pub fn plan(
         shared.extend([ROOTFS.to_string(), INITRD.to_string()]);
     }
     let builds_kernel = project.builds_kernel();
-    let sources = if builds_kernel {
-        source_steps(project, opts, &scanner, &mut steps)
-    } else {
-        Vec::new()
-    };
+    let mut kernels =
+        builds_kernel.then(|| KernelPlanner::new(project, opts, &scanner, &mut steps));
     let mut planned = Vec::new();
     for t in targets {
         let name = t.canonical_name();
-        let mut ids = sources.clone();
+        let mut ids = Vec::new();
+        if let Some(k) = &mut kernels {
+            ids.extend(k.source_ids());
+        }
         ids.extend(shared.iter().cloned());
-        if builds_kernel {
-            ids.extend(kernel_steps(project, &t, &name, &sources, env, &mut steps));
+        if let Some(k) = &mut kernels {
+            ids.extend(k.target_steps(&t, &name, env, &mut steps));
         }
         planned.push(PlannedTarget {
             target: t,
@@ -170,122 +177,6 @@ fn rootfs_kind(project: &Project) -> Result<Option<RootfsKind>, Diagnostic> {
         .with_note(e.to_string())
     })?;
     Ok(Some(RootfsKind::Cpio(path)))
-}
-
-fn component_location(project: &Project, c: &Component, opts: &PlanOptions) -> SourceLocation {
-    if let Some(src) = &c.source {
-        let local = !src.contains("://") && !src.contains('@');
-        let path = project.resolve(src);
-        if local && path.is_dir() {
-            return SourceLocation::Dir(path);
-        }
-        if local {
-            return SourceLocation::Unresolved(format!(
-                "`{}` source `{src}` is not a directory ({})",
-                c.name,
-                path.display()
-            ));
-        }
-    }
-    let what = match (&c.source, &c.version) {
-        (Some(s), Some(v)) => format!("`{s}` at `{v}`"),
-        (Some(s), None) => format!("`{s}`"),
-        (None, Some(v)) => format!("version `{v}`"),
-        (None, None) => "the default version".to_string(),
-    };
-    if opts.offline {
-        SourceLocation::Unresolved(format!(
-            "`{}` ({what}) must be fetched from the network, but --offline is set",
-            c.name
-        ))
-    } else {
-        SourceLocation::Unresolved(format!(
-            "`{}` ({what}) must be fetched; fetching remote sources is not implemented yet — \
-             point `source:` at a local checkout",
-            c.name
-        ))
-    }
-}
-
-fn source_steps(
-    project: &Project,
-    opts: &PlanOptions,
-    scanner: &Arc<TreeScanner>,
-    steps: &mut Vec<Arc<dyn Step>>,
-) -> Vec<String> {
-    let kf = &project.kraftfile;
-    let mut comps: Vec<(String, &Component)> = Vec::new();
-    if let Some(c) = &kf.unikraft {
-        comps.push(("sources/unikraft".into(), c));
-    }
-    for (name, c) in &kf.libraries {
-        comps.push((format!("sources/lib/{name}"), c));
-    }
-    if let Some(c) = &kf.template {
-        comps.push(("sources/template".into(), c));
-    }
-    let mut ids = Vec::new();
-    for (id, c) in comps {
-        steps.push(Arc::new(SourcesStep {
-            id: id.clone(),
-            location: component_location(project, c, opts),
-            scanner: scanner.clone(),
-        }));
-        ids.push(id);
-    }
-    ids
-}
-
-fn kernel_steps(
-    project: &Project,
-    t: &Target,
-    name: &str,
-    sources: &[String],
-    env: &dyn Fn(&str) -> Option<String>,
-    steps: &mut Vec<Arc<dyn Step>>,
-) -> Vec<String> {
-    let mut params = kconfig::merged(&project.kraftfile, t, env);
-    params.insert("name".into(), project.kraftfile.name.clone());
-    let kconfig_id = format!("{name}/kconfig");
-    let compile_id = format!("{name}/compile");
-    let mut compile_deps = vec![kconfig_id.clone()];
-    compile_deps.extend(sources.iter().cloned());
-    let mut ids = vec![kconfig_id.clone(), compile_id.clone()];
-    let embeds = embeds_initrd(&params) && project.kraftfile.rootfs.is_some();
-    steps.push(Arc::new(KernelStep {
-        id: kconfig_id,
-        kind: "kconfig",
-        deps: sources.to_vec(),
-        params,
-    }));
-    steps.push(Arc::new(KernelStep {
-        id: compile_id.clone(),
-        kind: "compile",
-        deps: compile_deps,
-        params: Default::default(),
-    }));
-    if embeds {
-        let embed_id = format!("{name}/embed");
-        steps.push(Arc::new(KernelStep {
-            id: embed_id.clone(),
-            kind: "embed",
-            deps: vec![compile_id, INITRD.into()],
-            params: Default::default(),
-        }));
-        ids.push(embed_id);
-    }
-    ids
-}
-
-/// kraft embeds the initrd when one of these options is enabled.
-fn embeds_initrd(config: &kconfig::KconfigValues) -> bool {
-    [
-        "CONFIG_LIBVFSCORE_FSTAB",
-        "CONFIG_LIBVFSCORE_AUTOMOUNT_EINITRD",
-        "CONFIG_LIBVFSCORE_AUTOMOUNT_CI_EINITRD",
-    ]
-    .iter()
-    .any(|k| config.get(*k).map(String::as_str) == Some("y"))
 }
 
 /// The path kiln materializes a target's initrd to (for tests and the CLI).

@@ -78,6 +78,9 @@ pub fn kiln_cmd(cache: &Path, cwd: &Path) -> Command {
         // The change-watching daemon has its own tests (watch_cli.rs); elsewhere every build
         // scans, so results do not depend on whether a daemon happens to run.
         .env("KILN_WATCH", "0")
+        // Tests never reach the network: git may only use local repositories.
+        .env("GIT_ALLOW_PROTOCOL", "file")
+        .env_remove("KILN_CONFIG")
         .env_remove("XDG_CACHE_HOME")
         .env_remove("KILN_BLESS")
         .env_remove("RUST_BACKTRACE");
@@ -91,6 +94,8 @@ pub fn kiln_std(cache: &Path, cwd: &Path) -> std::process::Command {
         .env("KILN_CACHE_DIR", cache)
         .env("SOURCE_DATE_EPOCH", EPOCH.to_string())
         .env("KILN_WATCH", "0")
+        .env("GIT_ALLOW_PROTOCOL", "file")
+        .env_remove("KILN_CONFIG")
         .env_remove("XDG_CACHE_HOME");
     c
 }
@@ -283,10 +288,13 @@ pub fn steps(doc: &Value) -> &Vec<Value> {
         .expect("targets[0].steps")
 }
 
-/// The step `id` of the first target.
+/// The step `id`, from whichever target lists it first.
 pub fn step<'a>(doc: &'a Value, id: &str) -> &'a Value {
-    steps(doc)
-        .iter()
+    doc["targets"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .flat_map(|t| t["steps"].as_array().into_iter().flatten())
         .find(|s| s["id"] == id)
         .unwrap_or_else(|| panic!("no step {id} in {doc:#}"))
 }

@@ -1,119 +1,374 @@
-//! The kernel steps as they stand before kernel builds exist: `sources`, `kconfig`,
-//! `compile` and `embed` are planned with real keys where their inputs are known, so
-//! `kiln plan` shows the whole graph, but executing them fails with a clear message.
+//! The kernel steps of one target: `kconfig` (make defconfig), `compile` (make) and `embed`
+//! (the embedded initrd written into place, then make again: a relink).
 //!
-//! `sources` is a source step: a local directory is hashed (without `.git`); a remote
-//! source or a version name is unresolved until fetching is implemented.
+//! All three run Unikraft's make in the target's own persistent work directory (`O=`), so
+//! make's incremental build still helps on a cache miss, and switching or adding targets
+//! never rebuilds another one. The action cache decides whether make runs at all: a no-op
+//! build never invokes it.
+//!
+//! Keys never depend on where the project is: the work directory appears in kconfig values
+//! and in the stored `.config` only as [`WORK_PLACEHOLDER`], replaced by the real path when
+//! the file is written for make. The `.config` the kconfig step produced is written before
+//! every make call (when its content differs), so a stale or hand-edited `.config` never
+//! overrides the Kraftfile (kraft's bug, kraftkit #2093).
+//!
+//! With an embedded initrd, `compile` builds against an empty archive at the fixed path, so
+//! its result does not depend on the rootfs; `embed` then writes the real archive there and
+//! runs make, which re-assembles one object and relinks. A rootfs change re-runs only
+//! `initrd` and `embed`.
 
-use std::path::PathBuf;
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use kiln_engine::memo::{Scanned, TreeScanner};
-use kiln_engine::step::{DepValues, ExecContext, Prepared, SourceValue, Step, StepError};
-use kiln_engine::{Action, ActionResult};
+use kiln_engine::step::{DepValues, ExecContext, Materialize, Prepared, Step, StepError};
+use kiln_engine::{Action, ActionResult, Store, ToolFingerprint};
 
-use crate::kconfig::KconfigValues;
+use crate::kconfig::{KconfigValues, WORK_PLACEHOLDER, defconfig_text};
+use crate::kraftfile::{Arch, Platform};
+use crate::make::{MakeSetup, run};
+use crate::toolchain::Toolchains;
 
-/// Bump when the kernel steps' actions change.
+/// Bump when what these steps do changes: every cached kernel is then rebuilt.
 pub const RULE_VERSION: u32 = 1;
 
-fn not_yet(kind: &str) -> StepError {
-    StepError::Failed(format!(
-        "kiln cannot run the `{kind}` step yet: building Unikraft kernels is not implemented \
-         in this version; `kiln plan` shows the steps, and projects with `runtime:` build fully"
-    ))
+/// An empty newc archive (just the trailer), which `compile` builds against.
+fn empty_newc() -> Result<Vec<u8>, StepError> {
+    let mut bytes = Vec::new();
+    crate::initrd::write_newc(
+        &kiln_engine::Tree::default(),
+        Path::new("/"),
+        &crate::initrd::NewcOptions::default(),
+        &mut bytes,
+    )
+    .map_err(|e| StepError::Failed(format!("internal: {e}")))?;
+    Ok(bytes)
 }
 
-/// Where a component's source is.
-#[derive(Debug, Clone)]
-pub enum SourceLocation {
-    /// A local directory.
-    Dir(PathBuf),
-    /// Not available locally; the reason says why.
-    Unresolved(String),
+/// What the kernel steps of one target share.
+pub struct KernelTarget {
+    /// The target's name (for messages).
+    pub target: String,
+    /// `N=`: the project's name.
+    pub name: String,
+    /// The platform.
+    pub plat: Platform,
+    /// The architecture.
+    pub arch: Arch,
+    /// `CROSS_COMPILE=`.
+    pub cross: String,
+    /// The persistent work directory (`O=`).
+    pub work: PathBuf,
+    /// Step id of the core's sources.
+    pub core: String,
+    /// Step ids of the libraries' sources, in `L=` order.
+    pub libs: Vec<String>,
+    /// Step id of the application's sources (`A=`).
+    pub app: String,
+    /// Where the user expects the kernel (`<outdir>/<name>_<plat>-<arch>`).
+    pub output: PathBuf,
+    /// Tool fingerprints.
+    pub toolchains: Arc<Toolchains>,
+    /// The build-wide jobserver (absent in plans, which never execute).
+    pub jobserver: Option<Arc<jobserver::Client>>,
 }
 
-/// A `sources` step: one component (the core, a library or the template).
-pub struct SourcesStep {
-    /// The step id (`sources/<component>`).
-    pub id: String,
-    /// Where it is.
-    pub location: SourceLocation,
-    /// The project's tree scanner.
-    pub scanner: Arc<TreeScanner>,
-}
+impl KernelTarget {
+    /// The source step ids: core, libraries, application.
+    pub fn source_ids(&self) -> Vec<String> {
+        let mut ids = vec![self.core.clone()];
+        ids.extend(self.libs.iter().cloned());
+        ids.push(self.app.clone());
+        ids
+    }
 
-impl Step for SourcesStep {
-    fn id(&self) -> &str {
-        &self.id
+    /// The kernel's file name as Unikraft writes it.
+    pub fn kernel_file(&self) -> String {
+        format!("{}_{}-{}", self.name, self.plat, self.arch)
     }
-    fn kind(&self) -> &str {
-        "sources"
+
+    fn tools(&self) -> Result<ToolFingerprint, StepError> {
+        self.toolchains
+            .fingerprint(&self.cross)
+            .map_err(|e| StepError::Unresolved(format!("target {}: {e}", self.target)))
     }
-    fn deps(&self) -> &[String] {
-        &[]
-    }
-    fn prepare(&self, _: &DepValues<'_>) -> Result<Prepared, StepError> {
-        match &self.location {
-            SourceLocation::Dir(dir) => {
-                let scanned = self
-                    .scanner
-                    .scan(dir, &[".git"])
-                    .map_err(|e| StepError::Failed(format!("{}: {e}", self.id)))?;
-                let tree = match &scanned {
-                    Scanned::Fresh { tree, .. } => Some(tree.clone()),
-                    Scanned::Unchanged { .. } => None,
-                };
-                Ok(Prepared::Source(SourceValue {
-                    vouched: tree.is_none(),
-                    digest: scanned.digest().raw(),
-                    tree,
-                    data: Some(Arc::new(dir.clone())),
-                }))
-            }
-            SourceLocation::Unresolved(why) => Err(StepError::Unresolved(why.clone())),
+
+    /// An action of `kind` over the sources and `extra` dependencies, with the tools.
+    fn action(
+        &self,
+        kind: &str,
+        deps: &DepValues<'_>,
+        extra: &[&str],
+    ) -> Result<Action, StepError> {
+        let mut a = Action::new(kind, RULE_VERSION)
+            .param("name", self.name.clone())
+            .param("plat", self.plat.to_string())
+            .param("arch", self.arch.to_string())
+            .param("cross_compile", self.cross.clone());
+        for id in self
+            .source_ids()
+            .iter()
+            .map(String::as_str)
+            .chain(extra.iter().copied())
+        {
+            a = a.input(id, deps.digest(id)?);
         }
+        a.tools = self.tools()?;
+        Ok(a)
     }
-    fn execute(&self, _: &DepValues<'_>, _: &ExecContext<'_>) -> Result<ActionResult, StepError> {
-        Err(StepError::Failed(
-            "internal: sources is a source step".into(),
-        ))
+
+    fn setup(&self, deps: &DepValues<'_>) -> Result<MakeSetup, StepError> {
+        let dir = |id: &str| deps.data::<PathBuf>(id).cloned();
+        Ok(MakeSetup {
+            core: dir(&self.core)?,
+            app: dir(&self.app)?,
+            libs: self.libs.iter().map(|l| dir(l)).collect::<Result<_, _>>()?,
+            work: self.work.clone(),
+            name: self.name.clone(),
+            cross: self.cross.clone(),
+        })
+    }
+
+    fn make(
+        &self,
+        deps: &DepValues<'_>,
+        goal: Option<&str>,
+        extra: &[String],
+    ) -> Result<(), StepError> {
+        let js = self.jobserver.as_ref().ok_or_else(|| {
+            StepError::Failed("internal: a kernel step ran without a jobserver".into())
+        })?;
+        let cmd = self.setup(deps)?.command(goal, extra);
+        let log = self.work.join("kiln-make.log");
+        run(cmd, goal.unwrap_or("build"), &log, js)
+            .map_err(|e| StepError::Failed(format!("target {}: {e}", self.target)))
+    }
+
+    /// Writes the `.config` stored by the kconfig step, with the real work directory, unless
+    /// the file already holds exactly that (rewriting it would make make rebuild).
+    fn write_config(
+        &self,
+        deps: &DepValues<'_>,
+        kconfig: &str,
+        store: &dyn Store,
+    ) -> Result<(), StepError> {
+        let out = deps
+            .result(kconfig)?
+            .outputs
+            .get("config")
+            .copied()
+            .ok_or_else(|| {
+                StepError::Failed("internal: the kconfig step has no `config` output".into())
+            })?;
+        let staged = self.work.join(".config.kiln");
+        store.materialize(&out, &staged)?;
+        let text = read(&staged)?;
+        let _ = std::fs::remove_file(&staged);
+        let real = text.replace(WORK_PLACEHOLDER, &self.work.display().to_string());
+        write_if_changed(&self.work.join(".config"), real.as_bytes())
+    }
+
+    /// Stores the kernel and its `.dbg` from the work directory.
+    fn store_kernel(&self, store: &dyn Store) -> Result<ActionResult, StepError> {
+        let mut outputs = BTreeMap::new();
+        for (name, file) in [
+            ("kernel", self.kernel_file()),
+            ("dbg", format!("{}.dbg", self.kernel_file())),
+        ] {
+            let path = self.work.join(&file);
+            if !path.is_file() {
+                return Err(StepError::Failed(format!(
+                    "target {}: make succeeded but did not produce {}",
+                    self.target,
+                    path.display()
+                )));
+            }
+            outputs.insert(name.to_string(), store.put_file(&path, true)?);
+        }
+        Ok(ActionResult {
+            outputs,
+            duration_ms: 0,
+        })
+    }
+
+    fn materializations(&self) -> Vec<Materialize> {
+        let dbg = PathBuf::from(format!("{}.dbg", self.output.display()));
+        vec![
+            Materialize {
+                output: "kernel".into(),
+                dest: self.output.clone(),
+            },
+            Materialize {
+                output: "dbg".into(),
+                dest: dbg,
+            },
+        ]
     }
 }
 
-/// A kernel action step (`kconfig`, `compile` or `embed`) of one target.
-pub struct KernelStep {
-    /// The step id (`<target>/<kind>`).
+fn io_error(path: &Path, e: std::io::Error) -> StepError {
+    StepError::Failed(format!("{}: {e}", path.display()))
+}
+
+fn read(path: &Path) -> Result<String, StepError> {
+    std::fs::read_to_string(path).map_err(|e| io_error(path, e))
+}
+
+/// Writes `bytes` to `path` unless it already holds them; make goes by mtimes.
+fn write_if_changed(path: &Path, bytes: &[u8]) -> Result<(), StepError> {
+    if std::fs::read(path).is_ok_and(|old| old == bytes) {
+        return Ok(());
+    }
+    kiln_engine::fsutil::write_atomic(path, bytes).map_err(|e| io_error(path, e))
+}
+
+/// `kconfig`: the merged options through `make defconfig` into a `.config`.
+pub struct KconfigStep {
+    /// `<target>/kconfig`.
     pub id: String,
-    /// `kconfig`, `compile` or `embed`.
-    pub kind: &'static str,
-    /// Upstream steps; each becomes a named input.
+    /// The target.
+    pub target: Arc<KernelTarget>,
+    /// The merged options (see `kconfig.rs`), with [`WORK_PLACEHOLDER`] for the work dir.
+    pub options: KconfigValues,
+    /// The source step ids.
     pub deps: Vec<String>,
-    /// Parameters of the action (for `kconfig`: the merged options).
-    pub params: KconfigValues,
 }
 
-impl Step for KernelStep {
+impl Step for KconfigStep {
     fn id(&self) -> &str {
         &self.id
     }
     fn kind(&self) -> &str {
-        self.kind
+        "kconfig"
     }
     fn deps(&self) -> &[String] {
         &self.deps
     }
     fn prepare(&self, deps: &DepValues<'_>) -> Result<Prepared, StepError> {
-        let mut a = Action::new(self.kind, RULE_VERSION);
-        for d in &self.deps {
-            a = a.input(d, deps.digest(d)?);
-        }
-        for (k, v) in &self.params {
-            a = a.param(k, v.clone());
+        let mut a = self.target.action("kconfig", deps, &[])?;
+        for (k, v) in &self.options {
+            a = a.param(&format!("option:{k}"), v.clone());
         }
         Ok(Prepared::Action(a))
     }
-    fn execute(&self, _: &DepValues<'_>, _: &ExecContext<'_>) -> Result<ActionResult, StepError> {
-        Err(not_yet(self.kind))
+    fn execute(
+        &self,
+        deps: &DepValues<'_>,
+        ctx: &ExecContext<'_>,
+    ) -> Result<ActionResult, StepError> {
+        let t = &self.target;
+        let work = t.work.display().to_string();
+        let defconfig = t.work.join("kiln.defconfig");
+        let text = defconfig_text(&self.options).replace(WORK_PLACEHOLDER, &work);
+        write_if_changed(&defconfig, text.as_bytes())?;
+        let extra = [format!("UK_DEFCONFIG={}", defconfig.display())];
+        t.make(deps, Some("defconfig"), &extra)?;
+        let config = read(&t.work.join(".config"))?.replace(&work, WORK_PLACEHOLDER);
+        let mut w = ctx.store.blob_writer()?;
+        std::io::Write::write_all(&mut w, config.as_bytes())
+            .map_err(|e| StepError::Failed(format!("storing the .config: {e}")))?;
+        let out = w.commit(false)?;
+        Ok(ActionResult {
+            outputs: BTreeMap::from([("config".to_string(), out)]),
+            duration_ms: 0,
+        })
+    }
+}
+
+/// `compile`: make, against an empty embedded initrd when the kernel embeds one.
+pub struct CompileStep {
+    /// `<target>/compile`.
+    pub id: String,
+    /// The target.
+    pub target: Arc<KernelTarget>,
+    /// The kconfig step id, then the source step ids.
+    pub deps: Vec<String>,
+    /// Where the embedded initrd goes, when there is one (the `embed` step then
+    /// materializes the kernel instead of this step).
+    pub einitrd: Option<PathBuf>,
+}
+
+impl Step for CompileStep {
+    fn id(&self) -> &str {
+        &self.id
+    }
+    fn kind(&self) -> &str {
+        "compile"
+    }
+    fn deps(&self) -> &[String] {
+        &self.deps
+    }
+    fn prepare(&self, deps: &DepValues<'_>) -> Result<Prepared, StepError> {
+        let a = self.target.action("compile", deps, &[&self.deps[0]])?;
+        Ok(Prepared::Action(
+            a.param("einitrd", self.einitrd.is_some().to_string()),
+        ))
+    }
+    fn execute(
+        &self,
+        deps: &DepValues<'_>,
+        ctx: &ExecContext<'_>,
+    ) -> Result<ActionResult, StepError> {
+        self.target.write_config(deps, &self.deps[0], ctx.store)?;
+        if let Some(einitrd) = &self.einitrd {
+            write_if_changed(einitrd, &empty_newc()?)?;
+        }
+        self.target.make(deps, None, &[])?;
+        self.target.store_kernel(ctx.store)
+    }
+    fn materialize(&self) -> Vec<Materialize> {
+        match self.einitrd {
+            Some(_) => Vec::new(),
+            None => self.target.materializations(),
+        }
+    }
+}
+
+/// `embed`: the real initrd at the fixed path, then make again (a relink).
+pub struct EmbedStep {
+    /// `<target>/embed`.
+    pub id: String,
+    /// The target.
+    pub target: Arc<KernelTarget>,
+    /// compile, kconfig and initrd step ids, then the source step ids.
+    pub deps: Vec<String>,
+    /// Where the embedded initrd goes.
+    pub einitrd: PathBuf,
+}
+
+impl Step for EmbedStep {
+    fn id(&self) -> &str {
+        &self.id
+    }
+    fn kind(&self) -> &str {
+        "embed"
+    }
+    fn deps(&self) -> &[String] {
+        &self.deps
+    }
+    fn prepare(&self, deps: &DepValues<'_>) -> Result<Prepared, StepError> {
+        let extra = [self.deps[0].as_str(), &self.deps[1], &self.deps[2]];
+        Ok(Prepared::Action(self.target.action("embed", deps, &extra)?))
+    }
+    fn execute(
+        &self,
+        deps: &DepValues<'_>,
+        ctx: &ExecContext<'_>,
+    ) -> Result<ActionResult, StepError> {
+        self.target.write_config(deps, &self.deps[1], ctx.store)?;
+        let initrd = deps
+            .result(&self.deps[2])?
+            .outputs
+            .get("initrd")
+            .copied()
+            .ok_or_else(|| {
+                StepError::Failed("internal: the initrd step has no `initrd` output".into())
+            })?;
+        ctx.store.materialize(&initrd, &self.einitrd)?;
+        self.target.make(deps, None, &[])?;
+        self.target.store_kernel(ctx.store)
+    }
+    fn materialize(&self) -> Vec<Materialize> {
+        self.target.materializations()
     }
 }

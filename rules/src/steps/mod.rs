@@ -1,10 +1,11 @@
 //! The Unikraft build steps, each an [`kiln_engine::step::Step`].
 //!
-//! `rootfs` hashes the root filesystem (a directory or a cpio archive) through the stat
-//! cache; `initrd` turns it into a reproducible newc archive; `sources`, `kconfig`,
-//! `compile` and `embed` describe the kernel build (their execution arrives with kernel
-//! builds; until then they plan but do not run).
+//! `rootfs` hashes the root filesystem (a directory or a cpio archive) through the scanner;
+//! `initrd` turns it into a reproducible newc archive; `sources` hashes a component's tree
+//! (core, library, template, application); `kconfig`, `compile` and `embed` run Unikraft's
+//! make in the target's work directory.
 
 pub mod initrd;
 pub mod kernel;
 pub mod rootfs;
+pub mod sources;

@@ -1,0 +1,197 @@
+//! Running Unikraft's make: the command line, a clean environment, the shared jobserver, and
+//! a log whose tail becomes the error message when make fails.
+//!
+//! Every call passes the same `A= L= O= C= N=` (N= on every call: without it the config
+//! targets and the build disagree on the name and everything rebuilds). make's environment is
+//! cleared down to PATH, HOME, TMPDIR and `LC_ALL=C`, so nothing outside the action key (a
+//! user's CFLAGS, a stray MAKEFLAGS) can change what it builds. Parallelism comes from one
+//! GNU make jobserver per kiln process: kiln takes a token before starting make (make's own
+//! implicit job) and make takes more from the pipe, so all targets building at once never
+//! run more than `-j` jobs in total.
+
+use std::fs::File;
+use std::io::{Read, Seek, SeekFrom};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+
+/// Lines of make's output shown when it fails.
+const TAIL_LINES: usize = 25;
+
+/// The directories and names of one target's make calls.
+#[derive(Debug, Clone)]
+pub struct MakeSetup {
+    /// The Unikraft core (`make -C`).
+    pub core: PathBuf,
+    /// The application (`A=`).
+    pub app: PathBuf,
+    /// Libraries (`L=`, joined with `:`), in a fixed order.
+    pub libs: Vec<PathBuf>,
+    /// The per-target work directory (`O=`; `C=` is `<work>/.config`).
+    pub work: PathBuf,
+    /// `N=`.
+    pub name: String,
+    /// `CROSS_COMPILE=`, empty for native builds.
+    pub cross: String,
+}
+
+/// make failed, or could not be started.
+#[derive(Debug, thiserror::Error)]
+pub enum MakeError {
+    /// make exited non-zero.
+    #[error("make {goal} failed ({status}); the last lines of its output:\n{tail}\nfull log: {}", log.display())]
+    Failed {
+        /// The goal (`defconfig`, `build`).
+        goal: String,
+        /// The exit status.
+        status: String,
+        /// The last lines of the log.
+        tail: String,
+        /// Where the whole log is.
+        log: PathBuf,
+    },
+    /// make or the log could not be started or written.
+    #[error("cannot run make ({what}): {source}")]
+    Io {
+        /// What was being done.
+        what: String,
+        /// The error.
+        source: std::io::Error,
+    },
+}
+
+impl MakeSetup {
+    /// `make -C core A= L= O= C= N= [extra] [goal]` with a clean environment.
+    pub fn command(&self, goal: Option<&str>, extra: &[String]) -> Command {
+        let mut cmd = Command::new("make");
+        cmd.arg("-C").arg(&self.core);
+        cmd.arg(format!("A={}", self.app.display()));
+        if !self.libs.is_empty() {
+            let libs: Vec<String> = self.libs.iter().map(|l| l.display().to_string()).collect();
+            cmd.arg(format!("L={}", libs.join(":")));
+        }
+        cmd.arg(format!("O={}", self.work.display()));
+        cmd.arg(format!("C={}", self.work.join(".config").display()));
+        cmd.arg(format!("N={}", self.name));
+        if !self.cross.is_empty() {
+            cmd.arg(format!("CROSS_COMPILE={}", self.cross));
+        }
+        cmd.args(extra);
+        cmd.args(goal);
+        cmd.env_clear();
+        for var in ["PATH", "HOME", "TMPDIR"] {
+            if let Some(v) = std::env::var_os(var) {
+                cmd.env(var, v);
+            }
+        }
+        cmd.env("LC_ALL", "C");
+        cmd
+    }
+}
+
+/// Runs `cmd`, appending its output to `log`, holding one jobserver token for make's implicit
+/// job and handing make the jobserver for the rest.
+pub fn run(
+    mut cmd: Command,
+    goal: &str,
+    log: &Path,
+    jobserver: &jobserver::Client,
+) -> Result<(), MakeError> {
+    let io = |what: &str| {
+        let what = what.to_string();
+        move |source| MakeError::Io { what, source }
+    };
+    if let Some(dir) = log.parent() {
+        std::fs::create_dir_all(dir).map_err(io("creating the log directory"))?;
+    }
+    let file = File::options()
+        .create(true)
+        .append(true)
+        .open(log)
+        .map_err(io("opening the log"))?;
+    let start = file.metadata().map(|m| m.len()).unwrap_or(0);
+    let err_file = file.try_clone().map_err(io("opening the log"))?;
+    jobserver.configure_make(&mut cmd);
+    cmd.stdin(Stdio::null()).stdout(file).stderr(err_file);
+    let _token = jobserver
+        .acquire()
+        .map_err(io("waiting for a jobserver token"))?;
+    let status = cmd.status().map_err(io("starting make"))?;
+    if status.success() {
+        return Ok(());
+    }
+    Err(MakeError::Failed {
+        goal: goal.to_string(),
+        status: status.to_string(),
+        tail: tail(log, start),
+        log: log.to_path_buf(),
+    })
+}
+
+/// The last lines written to `log` since byte `start`.
+fn tail(log: &Path, start: u64) -> String {
+    let mut text = String::new();
+    if let Ok(mut f) = File::open(log) {
+        let _ = f.seek(SeekFrom::Start(start));
+        let mut bytes = Vec::new();
+        let _ = f.read_to_end(&mut bytes);
+        text = String::from_utf8_lossy(&bytes).into_owned();
+    }
+    let lines: Vec<&str> = text.lines().collect();
+    let from = lines.len().saturating_sub(TAIL_LINES);
+    lines[from..]
+        .iter()
+        .map(|l| format!("  | {l}"))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn failure_shows_the_tail_and_the_log() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(
+            dir.path().join("Makefile"),
+            "all:\n\t@for i in $$(seq 1 40); do echo line $$i; done\n\t@echo boom >&2; exit 3\n",
+        )
+        .unwrap();
+        let mut cmd = Command::new("make");
+        cmd.arg("-C").arg(dir.path());
+        let js = jobserver::Client::new(2).unwrap();
+        let log = dir.path().join("logs/make.log");
+        let err = run(cmd, "build", &log, &js).unwrap_err().to_string();
+        assert!(err.contains("  | boom"), "{err}");
+        assert!(err.contains("  | line 40"), "{err}");
+        assert!(!err.contains("  | line 10\n"), "only the tail: {err}");
+        assert!(err.contains(&log.display().to_string()));
+        assert_eq!(js.available().unwrap(), 2, "the token was given back");
+    }
+
+    #[test]
+    fn make_sees_the_jobserver_and_a_clean_environment() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(
+            dir.path().join("Makefile"),
+            "all:\n\t@echo \"flags=$$MAKEFLAGS cflags=$$CFLAGS lc=$$LC_ALL\" > out.txt\n",
+        )
+        .unwrap();
+        let setup = MakeSetup {
+            core: dir.path().to_path_buf(),
+            app: dir.path().to_path_buf(),
+            libs: vec![],
+            work: dir.path().join("w"),
+            name: "n".into(),
+            cross: String::new(),
+        };
+        let js = jobserver::Client::new(3).unwrap();
+        let mut cmd = setup.command(Some("all"), &[]);
+        cmd.env("CFLAGS_FROM_TEST", "x");
+        run(cmd, "all", &dir.path().join("log"), &js).unwrap();
+        let out = std::fs::read_to_string(dir.path().join("out.txt")).unwrap();
+        assert!(out.contains("--jobserver-auth="), "{out}");
+        assert!(out.contains("cflags= "), "{out}");
+        assert!(out.contains("lc=C"), "{out}");
+    }
+}

@@ -1,0 +1,219 @@
+//! kiln's config file: `[sources]` overrides and `[mirrors]` URL-prefix rewrites.
+//!
+//! Where it is: `$KILN_CONFIG` if set (then it must exist), else
+//! `$XDG_CONFIG_HOME/kiln/config.toml`, else `~/.config/kiln/config.toml` (a missing default
+//! file is an empty config). The format:
+//!
+//! ```toml
+//! [sources]            # component name = "path or git URL" (like --source, but for every build)
+//! unikraft = "/src/unikraft"
+//! musl = "https://git.example.com/forks/lib-musl.git"
+//!
+//! [mirrors]            # URL prefix = replacement; the longest matching prefix wins
+//! "https://github.com/unikraft/" = "file:///srv/mirror/"
+//! ```
+//!
+//! Relative local paths in `[sources]` are relative to the config file's directory and are
+//! made absolute here. Unknown keys are errors with a suggestion; every error names the file,
+//! line and column. This module only reads the file; it fetches nothing.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+use toml::Spanned;
+
+use super::spec;
+use crate::diag::{Diagnostic, Pos};
+
+/// The parsed config file.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct KilnConfig {
+    /// The file it was read from (`None`: no file, the empty config).
+    pub file: Option<PathBuf>,
+    /// Component name (`unikraft`, a library name, `template`) → local path (absolute) or
+    /// git URL.
+    pub sources: BTreeMap<String, String>,
+    /// URL prefix → replacement, sorted longest prefix first (ties: bytewise), so the first
+    /// match is the one that wins.
+    pub mirrors: Vec<(String, String)>,
+}
+
+/// The file as TOML has it, with positions for the checks after parsing.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawConfig {
+    #[serde(default)]
+    sources: BTreeMap<Spanned<String>, Spanned<String>>,
+    #[serde(default)]
+    mirrors: BTreeMap<Spanned<String>, Spanned<String>>,
+}
+
+const TOP_KEYS: [&str; 2] = ["sources", "mirrors"];
+
+impl KilnConfig {
+    /// `url` rewritten by the longest matching `[mirrors]` prefix (unchanged if none matches).
+    pub fn rewrite(&self, url: &str) -> String {
+        self.mirrors
+            .iter()
+            .find_map(|(from, to)| {
+                url.strip_prefix(from.as_str())
+                    .map(|rest| format!("{to}{rest}"))
+            })
+            .unwrap_or_else(|| url.to_string())
+    }
+
+    /// Parses config `text` read from `file`; `home` expands `~/` in `[sources]` paths.
+    pub fn parse(file: &Path, text: &str, home: Option<&Path>) -> Result<KilnConfig, Diagnostic> {
+        let raw: RawConfig = toml::from_str(text).map_err(|e| toml_error(file, text, &e))?;
+        let base = file
+            .parent()
+            .map(|p| std::path::absolute(p).unwrap_or_else(|_| p.to_path_buf()))
+            .unwrap_or_default();
+        let mut sources = BTreeMap::new();
+        for (name, value) in raw.sources {
+            let at =
+                |span: std::ops::Range<usize>, msg: String| spanned_error(file, text, span, msg);
+            if name.get_ref().is_empty() || value.get_ref().is_empty() {
+                return Err(
+                    at(name.span(), "an empty name or source in [sources]".into())
+                        .with_help("write `name = \"path or git URL\"`"),
+                );
+            }
+            let v = value.get_ref();
+            let resolved = if spec::is_git_url(v) {
+                v.clone()
+            } else {
+                let path = spec::local_path(v, &base, home).map_err(|m| at(value.span(), m))?;
+                path.to_string_lossy().into_owned()
+            };
+            sources.insert(name.into_inner(), resolved);
+        }
+        let mut mirrors = Vec::new();
+        for (from, to) in raw.mirrors {
+            if from.get_ref().is_empty() {
+                return Err(spanned_error(
+                    file,
+                    text,
+                    from.span(),
+                    "an empty mirror prefix".into(),
+                )
+                .with_help("write `\"https://github.com/unikraft/\" = \"file:///srv/mirror/\"`"));
+            }
+            mirrors.push((from.into_inner(), to.into_inner()));
+        }
+        mirrors.sort_by(|a, b| b.0.len().cmp(&a.0.len()).then_with(|| a.0.cmp(&b.0)));
+        Ok(KilnConfig {
+            file: Some(file.to_path_buf()),
+            sources,
+            mirrors,
+        })
+    }
+}
+
+/// Loads the config file from where the environment (`env`) says it is.
+pub fn load_config(env: &dyn Fn(&str) -> Option<String>) -> Result<KilnConfig, Diagnostic> {
+    let non_empty = |k: &str| env(k).filter(|v| !v.is_empty());
+    let home = non_empty("HOME").map(PathBuf::from);
+    let (file, required) = if let Some(f) = non_empty("KILN_CONFIG") {
+        (PathBuf::from(f), true)
+    } else if let Some(x) = non_empty("XDG_CONFIG_HOME") {
+        (Path::new(&x).join("kiln/config.toml"), false)
+    } else if let Some(h) = &home {
+        (h.join(".config/kiln/config.toml"), false)
+    } else {
+        return Ok(KilnConfig::default());
+    };
+    match std::fs::read_to_string(&file) {
+        Ok(text) => KilnConfig::parse(&file, &text, home.as_deref()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound && !required => {
+            Ok(KilnConfig::default())
+        }
+        Err(e) => Err(
+            Diagnostic::new(&file, format!("cannot read the kiln config file: {e}"))
+                .with_help("fix the path in KILN_CONFIG, or unset it to use the default file"),
+        ),
+    }
+}
+
+/// A TOML error as a diagnostic at toml's span, with a suggestion for unknown keys.
+fn toml_error(file: &Path, text: &str, e: &toml::de::Error) -> Diagnostic {
+    let msg = e.message().trim_end_matches('\n').to_string();
+    let mut d = match e.span() {
+        Some(span) => spanned_error(file, text, span, msg.clone()),
+        None => Diagnostic::new(file, msg.clone()),
+    };
+    if let Some(key) = unknown_field(&msg) {
+        d.message = format!("unknown key `{key}` in the kiln config file");
+        let help = match suggest(key, &TOP_KEYS) {
+            Some(s) => format!("did you mean `{s}`? the config file has [sources] and [mirrors]"),
+            None => "the config file has only [sources] and [mirrors]".to_string(),
+        };
+        d = d.with_help(help);
+    }
+    d
+}
+
+/// The key named in serde's "unknown field `x`, expected ..." message.
+fn unknown_field(msg: &str) -> Option<&str> {
+    let rest = msg.strip_prefix("unknown field `")?;
+    rest.split_once('`').map(|(k, _)| k)
+}
+
+fn suggest<'a>(word: &str, candidates: &[&'a str]) -> Option<&'a str> {
+    candidates
+        .iter()
+        .map(|c| (strsim::damerau_levenshtein(word, c), *c))
+        .filter(|(d, c)| *d <= (c.len().max(word.len()) / 3).max(1))
+        .min_by_key(|(d, _)| *d)
+        .map(|(_, c)| c)
+}
+
+fn spanned_error(file: &Path, text: &str, span: std::ops::Range<usize>, msg: String) -> Diagnostic {
+    let pos = pos_at(text, span.start);
+    let width = text
+        .get(span.clone())
+        .map_or(1, |s| s.lines().next().unwrap_or("").chars().count() as u32);
+    Diagnostic::new(file, msg).at(pos, width, text)
+}
+
+/// The 1-based line and character column of byte `offset` in `text`.
+fn pos_at(text: &str, offset: usize) -> Pos {
+    let before = text.get(..offset.min(text.len())).unwrap_or(text);
+    let line = before.matches('\n').count() as u32 + 1;
+    let col = before.rsplit('\n').next().unwrap_or("").chars().count() as u32 + 1;
+    Pos { line, column: col }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn longest_prefix_wins() {
+        let text = "[mirrors]\n\"https://github.com/\" = \"file:///all/\"\n\"https://github.com/unikraft/\" = \"file:///uk/\"\n";
+        let c = KilnConfig::parse(Path::new("/etc/k.toml"), text, None).unwrap();
+        assert_eq!(
+            c.rewrite("https://github.com/unikraft/lib-musl.git"),
+            "file:///uk/lib-musl.git"
+        );
+        assert_eq!(
+            c.rewrite("https://github.com/x/y.git"),
+            "file:///all/x/y.git"
+        );
+        assert_eq!(c.rewrite("ssh://other/z"), "ssh://other/z");
+    }
+
+    #[test]
+    fn relative_sources_are_relative_to_the_file() {
+        let text = "[sources]\nunikraft = \"../uk\"\nmusl = \"git@host:musl.git\"\n";
+        let c = KilnConfig::parse(Path::new("/etc/kiln/config.toml"), text, None).unwrap();
+        assert_eq!(c.sources["unikraft"], "/etc/kiln/../uk");
+        assert_eq!(c.sources["musl"], "git@host:musl.git");
+    }
+
+    #[test]
+    fn positions_count_characters() {
+        assert_eq!(pos_at("ab\nçd", 5), Pos { line: 2, column: 2 });
+    }
+}

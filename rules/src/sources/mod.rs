@@ -1,0 +1,352 @@
+//! Where a component's source comes from, and getting it: a local directory, or a git
+//! repository at a version, fetched into a machine-wide cache and pinned by `Kraftfile.lock`.
+//!
+//! The stages, each in its own file:
+//!
+//! - `config`: the kiln config file (`[sources]`, `[mirrors]`) → [`KilnConfig`].
+//! - `spec`: `--source` > `[sources]` > Kraftfile → a [`SourceSpec`] (local dir, or git URL
+//!   + [`Version`], mirrors applied). The rules are written at the top of that file.
+//! - `cache` (with `git`, `refs`): the git cache; its on-disk layout is at the top of
+//!   `cache.rs`. Resolves a version to a commit and exports immutable checkouts whose tree
+//!   digest is recorded beside them.
+//! - `lock`: `Kraftfile.lock` ([`LockFile`]), its format and what it records.
+//! - here: [`SourceResolver`], which ties them together for one build.
+//!
+//! When the network is used: only to fetch a repository, at most once per repository per
+//! resolver, and only when a component is not pinned by the lock file to a commit the cache
+//! has (or `update_lock` is set). Never with `offline`: then a component that needs a fetch
+//! is a [`SourceError::NeedsNetwork`] naming it and suggesting `--source` or a mirror.
+//!
+//! This module does not scan local directories (the `sources` step does, through the stat
+//! cache), decide whether to save the lock file, or know argv; the binary does.
+
+mod cache;
+mod config;
+mod error;
+mod git;
+mod lock;
+mod refs;
+mod spec;
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+
+use kiln_engine::TreeDigest;
+
+pub use cache::{Checkout, GitCache, Subject, repo_key};
+pub use config::{KilnConfig, load_config};
+pub use error::SourceError;
+pub use git::Git;
+pub use lock::{LOCK_FILE_NAME, LOCK_FORMAT, LockEntry, LockFile, lock_path, would_change_message};
+pub use refs::Refs;
+pub use spec::{
+    ComponentId, Request, SourceSpec, SpecLayer, UNIKRAFT_GITHUB, Version, component_request,
+    is_git_url, parse_override, unknown_override_names,
+};
+
+use crate::kraftfile::{Component, Kraftfile};
+
+/// How a [`SourceResolver`] works for one build.
+#[derive(Debug, Clone, Default)]
+pub struct ResolverOptions {
+    /// kiln's cache directory; the git cache is its `git/` subdirectory.
+    pub cache_dir: PathBuf,
+    /// The config file's `[sources]` and `[mirrors]`.
+    pub config: KilnConfig,
+    /// `--source NAME=VALUE` (local paths already absolute, see [`parse_override`]).
+    pub overrides: BTreeMap<String, String>,
+    /// `--offline`: never touch the network.
+    pub offline: bool,
+    /// The lock file beside the Kraftfile, if there is one.
+    pub lock: Option<LockFile>,
+    /// `kiln lock --update`: ignore the lock's pins and resolve every version afresh.
+    pub update_lock: bool,
+    /// `--locked`: fail rather than resolve a component the lock does not pin as asked.
+    /// Do not combine with `update_lock`.
+    pub locked: bool,
+    /// How git runs (tests restrict it to `file://`).
+    pub git: Git,
+    /// `$HOME`, to expand `~/` in sources.
+    pub home: Option<PathBuf>,
+}
+
+/// Where a resolved source came from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Origin {
+    /// A local directory, used as it is.
+    Local,
+    /// A checkout of a git commit from the cache.
+    Git {
+        /// The URL asked for (before mirrors).
+        url: String,
+        /// The URL fetched from (after mirrors).
+        fetch_url: String,
+        /// The commit.
+        commit: String,
+    },
+}
+
+/// A component's source, ready to build from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ResolvedSource {
+    /// The directory holding the source (a cache checkout is never written to).
+    pub dir: PathBuf,
+    /// Where it came from.
+    pub origin: Origin,
+    /// The tree digest when known without a scan (immutable checkouts); `None` for local
+    /// directories, which the `sources` step scans (skipping `.git`; the same digest).
+    pub tree: Option<TreeDigest>,
+}
+
+/// What the new lock file does with a component.
+#[derive(Debug, Clone)]
+enum LockDecision {
+    /// Write this entry.
+    Record(LockEntry),
+    /// Keep the old entry, if any (a `--source` or config-local override).
+    Keep,
+    /// Write nothing (a local source in the Kraftfile).
+    Drop,
+}
+
+/// Resolves the components of a build; shared by all targets (`Send + Sync`).
+#[derive(Debug)]
+pub struct SourceResolver {
+    opts: ResolverOptions,
+    cache: GitCache,
+    decisions: Mutex<BTreeMap<String, LockDecision>>,
+}
+
+impl SourceResolver {
+    /// A resolver working as `opts` says.
+    pub fn new(opts: ResolverOptions) -> SourceResolver {
+        SourceResolver {
+            cache: GitCache::new(&opts.cache_dir, opts.git.clone()),
+            opts,
+            decisions: Mutex::new(BTreeMap::new()),
+        }
+    }
+
+    /// The git cache (for its counters and paths).
+    pub fn git_cache(&self) -> &GitCache {
+        &self.cache
+    }
+
+    /// Resolves component `id`, written as `c` in the Kraftfile in `kraftfile_dir`.
+    pub fn resolve(
+        &self,
+        id: &ComponentId,
+        c: &Component,
+        kraftfile_dir: &Path,
+    ) -> Result<ResolvedSource, SourceError> {
+        let name = id.to_string();
+        let req = spec::component_request(
+            id,
+            c,
+            kraftfile_dir,
+            &self.opts.overrides,
+            &self.opts.config,
+            self.opts.home.as_deref(),
+        )
+        .map_err(|message| SourceError::Spec {
+            component: name.clone(),
+            message,
+        })?;
+        match req.spec {
+            SourceSpec::Local(dir) => self.resolve_local(id, &name, req.layer, dir),
+            SourceSpec::Git {
+                url,
+                fetch_url,
+                version,
+            } => self.resolve_git(id, &name, req.layer, (&url, &fetch_url), &version),
+        }
+    }
+
+    fn resolve_local(
+        &self,
+        id: &ComponentId,
+        name: &str,
+        layer: SpecLayer,
+        dir: PathBuf,
+    ) -> Result<ResolvedSource, SourceError> {
+        if !dir.is_dir() {
+            let hint = match layer {
+                SpecLayer::CommandLine => format!("fix `--source {}=...`", id.override_name()),
+                SpecLayer::Config => format!("fix `{}` under [sources] in {}", id.override_name(), self.config_file_name()),
+                SpecLayer::Kraftfile => "fix `source:` in the Kraftfile (relative paths are relative to the Kraftfile's directory)".into(),
+            };
+            return Err(SourceError::NotFound {
+                component: name.into(),
+                what: format!("the source directory {} does not exist", dir.display()),
+                hint,
+            });
+        }
+        let decision = match layer {
+            SpecLayer::Kraftfile => LockDecision::Drop,
+            SpecLayer::CommandLine | SpecLayer::Config => LockDecision::Keep,
+        };
+        self.decide(name, decision);
+        Ok(ResolvedSource {
+            dir,
+            origin: Origin::Local,
+            tree: None,
+        })
+    }
+
+    fn resolve_git(
+        &self,
+        id: &ComponentId,
+        name: &str,
+        layer: SpecLayer,
+        (url, fetch_url): (&str, &str),
+        version: &Version,
+    ) -> Result<ResolvedSource, SourceError> {
+        let subject = Subject {
+            component: name,
+            override_name: id.override_name(),
+            url: fetch_url,
+            config_file: self.opts.config.file.as_deref(),
+        };
+        let asked = version.lock_form();
+        // A `--source` override is a one-off: the lock neither pins nor records it.
+        let lockable = layer != SpecLayer::CommandLine;
+        let pin = self.pin(name, url, &asked).filter(|_| lockable);
+        if self.opts.locked && lockable && pin.is_none() {
+            return Err(SourceError::LockMismatch {
+                component: name.into(),
+                detail: self.why_unpinned(name, url, version),
+            });
+        }
+        let commit = match pin {
+            Some(e) => e.commit.clone(),
+            None => self.cache.resolve(&subject, version, self.opts.offline)?,
+        };
+        let checkout = self.cache.checkout(&subject, &commit, self.opts.offline)?;
+        self.check_locked_tree(name, pin, &commit, checkout.tree)?;
+        let decision = if lockable {
+            LockDecision::Record(LockEntry {
+                id: name.into(),
+                version: asked,
+                url: url.into(),
+                commit: commit.clone(),
+                tree: checkout.tree.to_hex(),
+            })
+        } else {
+            LockDecision::Keep
+        };
+        self.decide(name, decision);
+        Ok(ResolvedSource {
+            dir: checkout.dir,
+            origin: Origin::Git {
+                url: url.into(),
+                fetch_url: fetch_url.into(),
+                commit,
+            },
+            tree: Some(checkout.tree),
+        })
+    }
+
+    /// Under `--locked`, a pinned commit whose checkout has another tree than the lock
+    /// records is an error (the lock would change); otherwise the new tree is recorded.
+    fn check_locked_tree(
+        &self,
+        name: &str,
+        pin: Option<&LockEntry>,
+        commit: &str,
+        tree: TreeDigest,
+    ) -> Result<(), SourceError> {
+        match pin {
+            Some(e) if self.opts.locked && e.tree != tree.to_hex() => {
+                Err(SourceError::LockMismatch {
+                    component: name.into(),
+                    detail: format!(
+                        "the checkout of commit {commit} has tree {}, but Kraftfile.lock records {}",
+                        tree.to_hex(),
+                        e.tree
+                    ),
+                })
+            }
+            _ => Ok(()),
+        }
+    }
+
+    /// The lock entry that pins `name` as asked now, unless the lock is being updated.
+    fn pin(&self, name: &str, url: &str, asked: &Option<String>) -> Option<&LockEntry> {
+        if self.opts.update_lock {
+            return None;
+        }
+        let e = self.opts.lock.as_ref()?.entries.get(name)?;
+        (e.url == url && &e.version == asked).then_some(e)
+    }
+
+    fn why_unpinned(&self, name: &str, url: &str, version: &Version) -> String {
+        match self.opts.lock.as_ref().and_then(|l| l.entries.get(name)) {
+            None if self.opts.lock.is_none() => "there is no Kraftfile.lock".into(),
+            None => "Kraftfile.lock has no entry for it".into(),
+            Some(e) if e.url != url => {
+                format!("Kraftfile.lock pins {}, but {url} is asked for", e.url)
+            }
+            Some(_) => format!("Kraftfile.lock pins another version than {version}"),
+        }
+    }
+
+    fn decide(&self, name: &str, d: LockDecision) {
+        let mut all = self.decisions.lock().unwrap_or_else(|e| e.into_inner());
+        all.insert(name.to_string(), d);
+    }
+
+    fn config_file_name(&self) -> String {
+        self.opts.config.file.as_ref().map_or_else(
+            || "the kiln config file".into(),
+            |f| f.display().to_string(),
+        )
+    }
+
+    /// The lock file as this resolution makes it: an entry per git component resolved so
+    /// far, old entries kept for `--source`/config-local overrides, nothing for components
+    /// not resolved. Call it once every component resolved without error.
+    pub fn lock_entries(&self) -> LockFile {
+        let all = self.decisions.lock().unwrap_or_else(|e| e.into_inner());
+        let old = self.opts.lock.as_ref();
+        let mut entries = BTreeMap::new();
+        for (name, d) in all.iter() {
+            let entry = match d {
+                LockDecision::Record(e) => Some(e.clone()),
+                LockDecision::Keep => old.and_then(|l| l.entries.get(name)).cloned(),
+                LockDecision::Drop => None,
+            };
+            if let Some(e) = entry {
+                entries.insert(name.clone(), e);
+            }
+        }
+        LockFile { entries }
+    }
+}
+
+/// The source components of a Kraftfile with their ids, in plan order: the core, the
+/// libraries (sorted), the template.
+pub fn components(kf: &Kraftfile) -> Vec<(ComponentId, &Component)> {
+    let mut out = Vec::new();
+    if let Some(c) = &kf.unikraft {
+        out.push((ComponentId::Core, c));
+    }
+    for (name, c) in &kf.libraries {
+        out.push((ComponentId::Library(name.clone()), c));
+    }
+    if let Some(c) = &kf.template {
+        out.push((ComponentId::Template, c));
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_resolver_can_be_shared_between_threads() {
+        fn shared<T: Send + Sync>() {}
+        shared::<SourceResolver>();
+    }
+}
