@@ -387,3 +387,28 @@ fn arm64_builds_with_the_cross_compiler_and_boots() {
         "{serial}"
     );
 }
+
+#[test]
+fn a_missing_cross_compiler_is_unresolved_with_the_package_to_install() {
+    let w = World::new();
+    let p = project(&w, "k", "  - qemu/arm64\n", "");
+    // A PATH with make, gcc and ld but no aarch64 cross compiler.
+    let bin = w.dir("bin");
+    for tool in ["make", "gcc", "ld", "git", "sh"] {
+        let real = Std::new("sh").args(["-c", &format!("command -v {tool}")]).output();
+        let real = text(&real.expect("sh").stdout).trim().to_string();
+        std::os::unix::fs::symlink(&real, bin.join(tool)).expect("symlink");
+    }
+    let out = w
+        .kiln(&p)
+        .env("PATH", &bin)
+        .args(["plan", "-o", "json"])
+        .output()
+        .expect("run kiln");
+    let doc = json(&out.stdout);
+    let kconfig = step(&doc, "qemu-arm64/kconfig");
+    assert_eq!(kconfig["status"], "unresolved", "{kconfig:#}");
+    let why = kconfig["unresolved"].as_str().unwrap_or("");
+    assert!(why.contains("aarch64-linux-gnu-gcc"), "{why}");
+    assert!(why.contains("apt-get install gcc-aarch64-linux-gnu"), "{why}");
+}

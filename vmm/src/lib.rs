@@ -1,0 +1,8 @@
+//! kiln's virtual machine monitors: turning a [`spec::MachineSpec`] into a running machine
+//! under QEMU (controlled over QMP), Firecracker (its API socket) or Xen (`xl`), and keeping
+//! track of instances on disk.
+//!
+//! Architecture invariant: this crate needs no other kiln crate and never hashes or builds
+//! anything; it receives a kernel, an optional initrd and a finished command line.
+
+pub mod spec;
