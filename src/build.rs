@@ -3,7 +3,7 @@
 use std::fs::{File, TryLockError};
 use std::path::Path;
 
-use kiln_engine::report::StepStatus;
+use kiln_engine::report::{RunReport, StepStatus};
 use kiln_engine::run::{Mode, RunConfig, run};
 use kiln_engine::state::StateDir;
 
@@ -16,11 +16,31 @@ use crate::session;
 pub fn build(args: &BuildArgs) -> Result<(), CliError> {
     let jobs = session::jobs(args.jobs)?;
     let s = session::open(&args.project, Some(jobs))?;
+    let report = build_session(&s, jobs, args.explain, args.project.locked)?;
+    if args.project.output == Output::Json {
+        let mut doc = report_json(&s.plan, &report);
+        doc["ok"] = report.succeeded().into();
+        print_stdout(&format!("{doc:#}\n"))?;
+    }
+    check_succeeded(&report)?;
+    if args.project.output == Output::Human {
+        summary(&s, &report);
+    }
+    Ok(())
+}
+
+/// Builds the session's plan under the project lock; saves the stat cache and the lock file.
+pub fn build_session(
+    s: &session::Session,
+    jobs: usize,
+    explain: bool,
+    locked: bool,
+) -> Result<RunReport, CliError> {
     let state_dir = s.project.state_dir();
     let _lock = lock_project(&state_dir)?;
     let store = session::open_store()?;
     let state = StateDir::new(&state_dir.join("state"));
-    let progress = Progress::new(args.explain);
+    let progress = Progress::new(explain);
     let cfg = RunConfig {
         mode: Mode::Build,
         jobs,
@@ -32,45 +52,46 @@ pub fn build(args: &BuildArgs) -> Result<(), CliError> {
     if let Err(e) = s.plan.scanner.save() {
         eprintln!("kiln: warning: cannot save the stat cache: {e}");
     }
-    session::update_lock(&s, &report, args.project.locked)?;
-    if args.project.output == Output::Json {
-        let mut doc = report_json(&s.plan, &report);
-        doc["ok"] = report.succeeded().into();
-        print_stdout(&format!("{doc:#}\n"))?;
+    session::update_lock(s, &report, locked)?;
+    Ok(report)
+}
+
+/// Fails (already reported) when a step failed, naming the failed steps.
+pub fn check_succeeded(report: &RunReport) -> Result<(), CliError> {
+    if report.succeeded() {
+        return Ok(());
     }
-    if !report.succeeded() {
-        let bad: Vec<String> = report
-            .steps
-            .iter()
-            .filter(|r| matches!(r.status, StepStatus::Failed(_) | StepStatus::Unresolved(_)))
-            .map(|r| format!("{} {}", r.id, r.status.word()))
-            .collect();
-        let skipped = report
-            .steps
-            .iter()
-            .filter(|r| r.status == StepStatus::Skipped)
-            .count();
-        eprintln!(
-            "error: the build failed: {} (and {skipped} steps after them skipped)",
-            bad.join(", ")
-        );
-        return Err(CliError::Reported);
-    }
+    let bad: Vec<String> = report
+        .steps
+        .iter()
+        .filter(|r| matches!(r.status, StepStatus::Failed(_) | StepStatus::Unresolved(_)))
+        .map(|r| format!("{} {}", r.id, r.status.word()))
+        .collect();
+    let skipped = report
+        .steps
+        .iter()
+        .filter(|r| r.status == StepStatus::Skipped)
+        .count();
+    eprintln!(
+        "error: the build failed: {} (and {skipped} steps after them skipped)",
+        bad.join(", ")
+    );
+    Err(CliError::Reported)
+}
+
+fn summary(s: &session::Session, report: &RunReport) {
     let count = |st: StepStatus| report.steps.iter().filter(|r| r.status == st).count();
     let (ran, cached, current) = (
         count(StepStatus::Ran),
         count(StepStatus::Cached),
         count(StepStatus::UpToDate),
     );
-    if args.project.output == Output::Human {
-        let names: Vec<&str> = s.plan.targets.iter().map(|t| t.name.as_str()).collect();
-        eprintln!(
-            "kiln: built {} ({ran} ran, {cached} from cache, {current} up to date) in {}",
-            names.join(", "),
-            s.project.outdir().display()
-        );
-    }
-    Ok(())
+    let names: Vec<&str> = s.plan.targets.iter().map(|t| t.name.as_str()).collect();
+    eprintln!(
+        "kiln: built {} ({ran} ran, {cached} from cache, {current} up to date) in {}",
+        names.join(", "),
+        s.project.outdir().display()
+    );
 }
 
 /// Takes the project's build lock, saying so when another build holds it.

@@ -23,6 +23,30 @@ pub enum Command {
     Build(BuildArgs),
     /// Show the step graph of the selected targets without running anything.
     Plan(PlanArgs),
+    /// Build what is stale, then boot the selected target.
+    Run(Box<RunArgs>),
+    /// List machines.
+    Ps(PsArgs),
+    /// Print a machine's serial console.
+    Logs {
+        /// The machine's name.
+        name: String,
+        /// Keep printing as the console grows, until the machine stops.
+        #[arg(short, long)]
+        follow: bool,
+    },
+    /// Stop machines (QMP quit, then SIGTERM, then SIGKILL). Stopping a stopped one is fine.
+    Stop {
+        /// Machine names.
+        #[arg(required = true)]
+        names: Vec<String>,
+    },
+    /// Stop and remove machines.
+    Rm {
+        /// Machine names.
+        #[arg(required = true)]
+        names: Vec<String>,
+    },
     /// Resolve every source and write Kraftfile.lock (commit it).
     Lock(LockArgs),
     /// Inspect and maintain the local cache.
@@ -30,6 +54,12 @@ pub enum Command {
         /// What to do with the cache.
         #[command(subcommand)]
         command: CacheCommand,
+    },
+    /// The parent of a detached machine (started by `kiln run -d`; not for direct use).
+    #[command(name = "__supervise", hide = true)]
+    Supervise {
+        /// The instance directory.
+        dir: PathBuf,
     },
     /// The change-watching daemon (started by builds; not for direct use).
     #[command(name = "__watch-daemon", hide = true)]
@@ -103,6 +133,69 @@ pub struct PlanArgs {
     /// Project and target selection.
     #[command(flatten)]
     pub project: ProjectArgs,
+}
+
+/// `kiln run`.
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    /// Project selection and source flags (the same as for build).
+    #[command(flatten)]
+    pub project: ProjectArgs,
+    /// Memory, e.g. 64M, 1G.
+    #[arg(short = 'M', long, default_value = "64M")]
+    pub memory: String,
+    /// Forward a host port to the guest: HOST:GUEST, [IP:]HOST:GUEST[/udp].
+    #[arg(short = 'p', long = "port", value_name = "HOST:GUEST")]
+    pub ports: Vec<String>,
+    /// Share a host directory with the guest over 9p: HOST:GUEST[:ro].
+    #[arg(short = 'v', long = "volume", value_name = "HOST:GUEST")]
+    pub volumes: Vec<String>,
+    /// Set an environment variable in the guest: K=V, or K to take the host's value.
+    #[arg(short = 'e', long = "env", value_name = "K=V")]
+    pub env: Vec<String>,
+    /// Run in the background and print the machine's name.
+    #[arg(short = 'd', long)]
+    pub detach: bool,
+    /// Remove the machine when it stops.
+    #[arg(long)]
+    pub rm: bool,
+    /// The machine's name (default: generated).
+    #[arg(long)]
+    pub name: Option<String>,
+    /// Disable acceleration (the same as --accel tcg).
+    #[arg(short = 'W', long = "disable-acceleration")]
+    pub no_accel: bool,
+    /// Acceleration: auto (KVM only where it really works), kvm, tcg.
+    #[arg(long, value_enum, default_value_t = AccelArg::Auto)]
+    pub accel: AccelArg,
+    /// Stop the machine and fail after this long (e.g. 30s, 2m).
+    #[arg(long, value_name = "DUR")]
+    pub timeout: Option<String>,
+    /// Run at most N build steps at once.
+    #[arg(short = 'j', long = "jobs", value_name = "N")]
+    pub jobs: Option<usize>,
+    /// The application's arguments (replace the Kraftfile's `cmd`).
+    #[arg(last = true, value_name = "APP ARGS")]
+    pub args: Vec<String>,
+}
+
+/// `--accel`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum AccelArg {
+    /// KVM only where it really works, else TCG.
+    Auto,
+    /// KVM, or fail.
+    Kvm,
+    /// Software emulation.
+    Tcg,
+}
+
+/// `kiln ps`.
+#[derive(Debug, Args)]
+pub struct PsArgs {
+    /// Output format.
+    #[arg(long, short = 'o', value_enum, default_value_t = Output::Human)]
+    pub output: Output,
 }
 
 /// `kiln lock`.

@@ -8,8 +8,12 @@ mod cache;
 mod cli;
 mod error;
 mod lock;
+mod machines;
+mod othervmm;
+mod parse;
 mod plan;
 mod render;
+mod run;
 mod session;
 mod watcher;
 
@@ -30,6 +34,12 @@ fn main() {
     let result: Result<(), CliError> = match &cli.command {
         Command::Build(a) => build::build(a),
         Command::Plan(a) => plan::plan(a),
+        Command::Run(a) => run::run(a),
+        Command::Ps(a) => machines::ps(a),
+        Command::Logs { name, follow } => machines::logs(name, *follow),
+        Command::Stop { names } => machines::stop(names),
+        Command::Rm { names } => machines::rm(names),
+        Command::Supervise { dir } => machines::supervise(dir),
         Command::Lock(a) => lock::lock(a),
         Command::Cache { command } => cache::cache(command),
         Command::WatchDaemon { socket } => watcher::run_daemon(socket).map_err(CliError::Failed),

@@ -395,7 +395,9 @@ fn a_missing_cross_compiler_is_unresolved_with_the_package_to_install() {
     // A PATH with make, gcc and ld but no aarch64 cross compiler.
     let bin = w.dir("bin");
     for tool in ["make", "gcc", "ld", "git", "sh"] {
-        let real = Std::new("sh").args(["-c", &format!("command -v {tool}")]).output();
+        let real = Std::new("sh")
+            .args(["-c", &format!("command -v {tool}")])
+            .output();
         let real = text(&real.expect("sh").stdout).trim().to_string();
         std::os::unix::fs::symlink(&real, bin.join(tool)).expect("symlink");
     }
@@ -410,5 +412,8 @@ fn a_missing_cross_compiler_is_unresolved_with_the_package_to_install() {
     assert_eq!(kconfig["status"], "unresolved", "{kconfig:#}");
     let why = kconfig["unresolved"].as_str().unwrap_or("");
     assert!(why.contains("aarch64-linux-gnu-gcc"), "{why}");
-    assert!(why.contains("apt-get install gcc-aarch64-linux-gnu"), "{why}");
+    assert!(
+        why.contains("apt-get install gcc-aarch64-linux-gnu"),
+        "{why}"
+    );
 }

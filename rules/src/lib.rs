@@ -1,5 +1,7 @@
 //! kiln's Unikraft domain: the Kraftfile model and parser, the plan, and the build steps.
 
+pub mod boot;
+pub mod cmdline;
 pub mod diag;
 pub mod initrd;
 pub mod kconfig;

@@ -5,4 +5,10 @@
 //! Architecture invariant: this crate needs no other kiln crate and never hashes or builds
 //! anything; it receives a kernel, an optional initrd and a finished command line.
 
+pub mod accel;
+pub mod firecracker;
+pub mod instance;
+pub mod qemu;
+pub mod serial;
 pub mod spec;
+pub mod xen;

@@ -1,0 +1,192 @@
+//! `kiln run`: build what is stale, then boot one target in its VMM, in the foreground
+//! (streaming the serial console; Ctrl-C stops the machine gracefully) or detached.
+//!
+//! The exit status follows the guest: a clean halt is 0; a crash, a panic, a QEMU failure or
+//! `--timeout` is 1 with a one-line reason.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use kiln_rules::boot::{BootPlan, RunInputs, boot_plan};
+use kiln_rules::kraftfile::{Arch, Platform, process_env};
+use kiln_vmm::instance::{self, CleanExit, InstanceDir, LaunchOptions, Supervisor};
+use kiln_vmm::spec::{Accel, GuestArch, MachineSpec, SharedDir, Vmm};
+
+use crate::build::{build_session, check_succeeded};
+use crate::cli::{AccelArg, RunArgs};
+use crate::error::CliError;
+use crate::{machines, parse, session};
+
+/// How long a stopping machine gets before SIGKILL.
+pub const STOP_GRACE: Duration = Duration::from_secs(5);
+
+/// Runs `kiln run`.
+pub fn run(args: &RunArgs) -> Result<(), CliError> {
+    let jobs = session::jobs(args.jobs)?;
+    let memory_mib = parse::memory_mib(&args.memory).map_err(CliError::Usage)?;
+    let timeout = args.timeout.as_deref().map(parse::duration).transpose();
+    let timeout = timeout.map_err(CliError::Usage)?;
+    let ports = args
+        .ports
+        .iter()
+        .map(|p| parse::port(p))
+        .collect::<Result<Vec<_>, _>>();
+    let ports = ports.map_err(CliError::Usage)?;
+    let s = session::open(&args.project, Some(jobs))?;
+    if s.plan.targets.len() != 1 {
+        let names: Vec<&str> = s.plan.targets.iter().map(|t| t.name.as_str()).collect();
+        return Err(CliError::Usage(format!(
+            "kiln run boots one target, and {} match: {}; choose one with -t NAME (or --plat/--arch)",
+            names.len(),
+            names.join(", ")
+        )));
+    }
+    let report = build_session(&s, jobs, false, args.project.locked)?;
+    check_succeeded(&report)?;
+    let target = &s.plan.targets[0].target;
+    let inputs = RunInputs {
+        env: args.env.clone(),
+        args: (!args.args.is_empty()).then(|| args.args.clone()),
+        volumes: args.volumes.clone(),
+    };
+    let boot = boot_plan(&s.project, target, &inputs, &process_env).map_err(CliError::Usage)?;
+    if !boot.kernel.is_file() {
+        return Err(CliError::Failed(format!(
+            "the kernel {} does not exist",
+            boot.kernel.display()
+        )));
+    }
+    let spec = MachineSpec {
+        name: String::new(),
+        vmm: vmm_of(target.plat),
+        arch: arch_of(target.arch)?,
+        kernel: boot.kernel.clone(),
+        initrd: boot.initrd.clone(),
+        cmdline: boot.cmdline.render(),
+        memory_mib,
+        cpus: 1,
+        ports,
+        shared_dirs: shares(&boot),
+        accel: accel_of(args),
+    };
+    match spec.vmm {
+        Vmm::Qemu => run_qemu(spec, args, timeout),
+        Vmm::Firecracker => crate::othervmm::run_firecracker(spec, args),
+        Vmm::Xen => crate::othervmm::run_xen(spec, args),
+    }
+}
+
+fn vmm_of(p: Platform) -> Vmm {
+    match p {
+        Platform::Qemu => Vmm::Qemu,
+        Platform::Fc => Vmm::Firecracker,
+        Platform::Xen => Vmm::Xen,
+    }
+}
+
+fn arch_of(a: Arch) -> Result<GuestArch, CliError> {
+    match a {
+        Arch::X86_64 => Ok(GuestArch::X86_64),
+        Arch::Arm64 => Ok(GuestArch::Arm64),
+        Arch::Arm => Err(CliError::Usage(
+            "kiln run cannot boot 32-bit arm targets; QEMU, Firecracker and Xen support here is for x86_64 and arm64".into(),
+        )),
+    }
+}
+
+fn accel_of(args: &RunArgs) -> Accel {
+    match (args.no_accel, args.accel) {
+        (true, _) | (_, AccelArg::Tcg) => Accel::Tcg,
+        (_, AccelArg::Kvm) => Accel::Kvm,
+        (_, AccelArg::Auto) => Accel::Auto,
+    }
+}
+
+fn shares(boot: &BootPlan) -> Vec<SharedDir> {
+    boot.shares
+        .iter()
+        .map(|s| SharedDir {
+            host: s.host.clone(),
+            tag: s.tag.clone(),
+            readonly: s.readonly,
+        })
+        .collect()
+}
+
+fn run_qemu(
+    mut spec: MachineSpec,
+    args: &RunArgs,
+    timeout: Option<Duration>,
+) -> Result<(), CliError> {
+    let root = machines::instances_root()?;
+    let dir = instance::create(&root, args.name.as_deref(), false).map_err(vmm_err)?;
+    spec.name = dir.name().to_string();
+    let detach = args.detach.then(|| Supervisor {
+        program: std::env::current_exe()
+            .unwrap_or_else(|_| PathBuf::from("kiln"))
+            .into(),
+        args: vec!["__supervise".into()],
+    });
+    let opts = LaunchOptions {
+        detach,
+        remove_on_exit: args.rm,
+        ..LaunchOptions::default()
+    };
+    let launched = match instance::launch(&spec, &dir, &opts) {
+        Ok(l) => l,
+        Err(e) => {
+            let _ = std::fs::remove_dir_all(dir.path());
+            return Err(vmm_err(e));
+        }
+    };
+    if args.detach {
+        println!("{}", dir.name());
+        return Ok(());
+    }
+    let interrupted = stop_on_ctrl_c(&dir);
+    let mut out = std::io::stdout();
+    let record = launched
+        .wait_streaming(&mut out, timeout)
+        .map_err(vmm_err)?;
+    if interrupted.load(Ordering::SeqCst) {
+        return Err(CliError::Failed(format!(
+            "machine {} stopped by Ctrl-C",
+            dir.name()
+        )));
+    }
+    match record.outcome() {
+        Ok(CleanExit::Halted | CleanExit::PoweredOff) => Ok(()),
+        Ok(CleanExit::Stopped) => Err(CliError::Failed(format!(
+            "machine {} was stopped from outside",
+            dir.name()
+        ))),
+        Err(failure) => Err(CliError::Failed(format!(
+            "machine {}: {failure}",
+            dir.name()
+        ))),
+    }
+}
+
+/// On Ctrl-C, asks the machine to quit (QMP) from a helper thread; returns the flag.
+fn stop_on_ctrl_c(dir: &InstanceDir) -> Arc<AtomicBool> {
+    let flag = Arc::new(AtomicBool::new(false));
+    if signal_hook::flag::register(signal_hook::consts::SIGINT, flag.clone()).is_err() {
+        return flag;
+    }
+    let (dir, seen) = (dir.clone(), flag.clone());
+    std::thread::spawn(move || {
+        while !seen.load(Ordering::SeqCst) {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        eprintln!("\nkiln: stopping {} (Ctrl-C)", dir.name());
+        let _ = instance::stop(&dir, STOP_GRACE);
+    });
+    flag
+}
+
+/// A VMM error as the CLI reports it.
+pub fn vmm_err(e: impl std::fmt::Display) -> CliError {
+    CliError::Failed(e.to_string())
+}
