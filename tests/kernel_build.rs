@@ -417,3 +417,45 @@ fn a_missing_cross_compiler_is_unresolved_with_the_package_to_install() {
         "{why}"
     );
 }
+
+#[test]
+fn the_same_project_at_two_paths_gives_identical_kernels() {
+    let (w1, w2) = (World::new(), World::new());
+    let shims = Shims::new();
+    let a = project(&w1, "a", QEMU_X86, EINITRD);
+    let b = project(&w2, "some/deeper/b", QEMU_X86, EINITRD);
+    ok_build(&w1, &a, &shims, &[]);
+    ok_build(&w2, &b, &shims, &[]);
+    for f in [
+        "hello_qemu-x86_64",
+        "hello_qemu-x86_64.dbg",
+        "initramfs-x86_64.cpio",
+    ] {
+        let (fa, fb) = (
+            a.join(".unikraft/build").join(f),
+            b.join(".unikraft/build").join(f),
+        );
+        assert!(
+            read(&fa) == read(&fb),
+            "{f} differs between the two checkouts"
+        );
+    }
+    // What makes real Unikraft reproducible too: the build date and path maps reach make.
+    let calls = shims.make_calls();
+    let build = calls
+        .iter()
+        .find(|c| c.contains(" O=") && !c.contains("defconfig"))
+        .expect("a build call");
+    assert!(
+        build.contains("HOSTUTC=2023-11-14T22:13:20+00:00"),
+        "{build}"
+    );
+    assert!(
+        build.contains(&format!("-ffile-prefix-map={}=/kiln/app", a.display())),
+        "{build}"
+    );
+    assert!(
+        build.contains("-ffile-prefix-map=") && build.contains("=/kiln/work"),
+        "{build}"
+    );
+}

@@ -140,6 +140,7 @@ impl<'p> KernelPlanner<'p> {
                 .join(format!("{}_{}-{}", kf.name, t.plat, t.arch)),
             toolchains: self.toolchains.clone(),
             jobserver: self.opts.jobserver.clone(),
+            source_date_epoch: self.opts.source_date_epoch,
         });
         let sources = self.source_ids();
         let (kconfig_id, compile_id) = (format!("{name}/kconfig"), format!("{name}/compile"));

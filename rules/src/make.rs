@@ -32,6 +32,8 @@ pub struct MakeSetup {
     pub name: String,
     /// `CROSS_COMPILE=`, empty for native builds.
     pub cross: String,
+    /// The build date written into the kernel (`SOURCE_DATE_EPOCH`, or 0).
+    pub source_date_epoch: u32,
 }
 
 /// make failed, or could not be started.
@@ -75,6 +77,7 @@ impl MakeSetup {
         if !self.cross.is_empty() {
             cmd.arg(format!("CROSS_COMPILE={}", self.cross));
         }
+        cmd.args(self.reproducibility_args());
         cmd.args(extra);
         cmd.args(goal);
         cmd.env_clear();
@@ -86,6 +89,56 @@ impl MakeSetup {
         cmd.env("LC_ALL", "C");
         cmd
     }
+}
+
+impl MakeSetup {
+    /// Variables that make Unikraft's output independent of where and when it is built:
+    /// the compile date it embeds (`HOSTUTC`, otherwise `date` at build time) from
+    /// `SOURCE_DATE_EPOCH`, and `-ffile-prefix-map` for every directory whose path would
+    /// otherwise end up in debug information and `__FILE__` strings.
+    fn reproducibility_args(&self) -> Vec<String> {
+        let mut maps = vec![
+            (self.work.clone(), "/kiln/work".to_string()),
+            (self.app.clone(), "/kiln/app".to_string()),
+            (self.core.clone(), "/kiln/unikraft".to_string()),
+        ];
+        for (i, lib) in self.libs.iter().enumerate() {
+            maps.push((lib.clone(), format!("/kiln/lib{i}")));
+        }
+        let flags: Vec<String> = maps
+            .iter()
+            .map(|(from, to)| format!("-ffile-prefix-map={}={to}", from.display()))
+            .collect();
+        let flags = flags.join(" ");
+        vec![
+            format!("HOSTUTC={}", iso8601_utc(self.source_date_epoch)),
+            format!("UK_CFLAGS={flags}"),
+            format!("UK_CXXFLAGS={flags}"),
+            format!("UK_ASFLAGS={flags}"),
+        ]
+    }
+}
+
+/// `secs` since the epoch as `date -Iseconds -u` prints it (`1970-01-01T00:00:00+00:00`).
+pub fn iso8601_utc(secs: u32) -> String {
+    let days = i64::from(secs / 86_400);
+    let rem = secs % 86_400;
+    // Howard Hinnant's civil_from_days.
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    format!(
+        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}+00:00",
+        rem / 3600,
+        rem / 60 % 60,
+        rem % 60
+    )
 }
 
 /// Runs `cmd`, appending its output to `log`, holding one jobserver token for make's implicit
@@ -170,6 +223,13 @@ mod tests {
     }
 
     #[test]
+    fn dates_format_like_gnu_date() {
+        assert_eq!(iso8601_utc(0), "1970-01-01T00:00:00+00:00");
+        assert_eq!(iso8601_utc(1_700_000_000), "2023-11-14T22:13:20+00:00");
+        assert_eq!(iso8601_utc(951_782_400), "2000-02-29T00:00:00+00:00");
+    }
+
+    #[test]
     fn make_sees_the_jobserver_and_a_clean_environment() {
         let dir = tempfile::tempdir().unwrap();
         std::fs::write(
@@ -184,6 +244,7 @@ mod tests {
             work: dir.path().join("w"),
             name: "n".into(),
             cross: String::new(),
+            source_date_epoch: 0,
         };
         let js = jobserver::Client::new(3).unwrap();
         let mut cmd = setup.command(Some("all"), &[]);

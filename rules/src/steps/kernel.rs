@@ -30,7 +30,7 @@ use crate::make::{MakeSetup, run};
 use crate::toolchain::Toolchains;
 
 /// Bump when what these steps do changes: every cached kernel is then rebuilt.
-pub const RULE_VERSION: u32 = 1;
+pub const RULE_VERSION: u32 = 2;
 
 /// An empty newc archive (just the trailer), which `compile` builds against.
 fn empty_newc() -> Result<Vec<u8>, StepError> {
@@ -71,6 +71,8 @@ pub struct KernelTarget {
     pub toolchains: Arc<Toolchains>,
     /// The build-wide jobserver (absent in plans, which never execute).
     pub jobserver: Option<Arc<jobserver::Client>>,
+    /// `SOURCE_DATE_EPOCH` (or 0): the build date the kernel embeds.
+    pub source_date_epoch: u32,
 }
 
 impl KernelTarget {
@@ -104,7 +106,8 @@ impl KernelTarget {
             .param("name", self.name.clone())
             .param("plat", self.plat.to_string())
             .param("arch", self.arch.to_string())
-            .param("cross_compile", self.cross.clone());
+            .param("cross_compile", self.cross.clone())
+            .param("source_date_epoch", self.source_date_epoch.to_string());
         for id in self
             .source_ids()
             .iter()
@@ -126,6 +129,7 @@ impl KernelTarget {
             work: self.work.clone(),
             name: self.name.clone(),
             cross: self.cross.clone(),
+            source_date_epoch: self.source_date_epoch,
         })
     }
 
