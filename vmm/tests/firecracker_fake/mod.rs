@@ -39,7 +39,7 @@ pub struct SpecValidator {
 
 /// The spec file: Firecracker's own OpenAPI description (Apache-2.0, from the firecracker
 /// repository, as given to the project in `shared/specs/`), kept in the repository so the
-/// tests need nothing outside it. `spec_copy_matches_shared` keeps it in step.
+/// tests need nothing outside it.
 pub fn spec_path() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/spec/firecracker-api.yaml")
 }
