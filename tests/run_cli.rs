@@ -343,3 +343,39 @@ fn ctrl_c_stops_the_machine_gracefully() {
         (&Value::from("exited"), &Value::from("stopped"))
     );
 }
+
+#[test]
+fn a_volume_is_a_9p_share_with_an_fstab_entry() {
+    let m = setup("  - qemu/x86_64\n");
+    let data = m.w.dir("data");
+    let vol = format!("{}:/data:ro", data.display());
+    let (code, out, err) = m.run(&["--name", "vol", "-v", &vol, "--", "x"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        out.contains("cmdline: vfs.fstab=[ \"initrd0:/:extract:::\" \"fs0:/data:9pfs:::\" ]"),
+        "{out}"
+    );
+    let record = m.w.dir("state").join("kiln/instances/vol/machine.json");
+    let record: Value = serde_json::from_slice(&read(&record)).expect("machine.json");
+    let argv: Vec<&str> = record["argv"]
+        .as_array()
+        .expect("argv")
+        .iter()
+        .filter_map(Value::as_str)
+        .collect();
+    let fsdev = format!(
+        "local,id=fsdev0,path={},security_model=passthrough,readonly=on",
+        data.display()
+    );
+    assert!(argv.contains(&fsdev.as_str()), "{argv:?}");
+    assert!(
+        argv.contains(&"virtio-9p-pci,fsdev=fsdev0,mount_tag=fs0"),
+        "{argv:?}"
+    );
+    let (code, _, err) = m.run(&["-v", "/nonexistent-kiln-dir:/x"]);
+    assert_eq!(code, 2, "{err}");
+    assert!(
+        err.contains("/nonexistent-kiln-dir is not a directory"),
+        "{err}"
+    );
+}
