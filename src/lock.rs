@@ -1,9 +1,5 @@
 //! `kiln lock [--update]`: resolve every source of the project and write Kraftfile.lock.
 
-use kiln_engine::report::NoEvents;
-use kiln_engine::run::{Mode, RunConfig, run};
-use kiln_engine::state::StateDir;
-
 use crate::cli::LockArgs;
 use crate::error::CliError;
 use crate::session;
@@ -12,16 +8,7 @@ use crate::session;
 /// nothing is built.
 pub fn lock(args: &LockArgs) -> Result<(), CliError> {
     let s = session::open_with(&args.project, None, args.update)?;
-    let store = session::open_store()?;
-    let state = StateDir::new(&s.project.state_dir().join("state"));
-    let cfg = RunConfig {
-        mode: Mode::Plan,
-        jobs: session::jobs(None)?,
-        store: &store,
-        state: &state,
-        events: &NoEvents,
-    };
-    let report = run(&s.graph, &cfg);
+    let report = session::plan_report(&s)?;
     let failed: Vec<String> = report
         .steps
         .iter()

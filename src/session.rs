@@ -205,3 +205,18 @@ pub fn update_lock(s: &Session, report: &RunReport, locked: bool) -> Result<(), 
     }
     Ok(())
 }
+
+/// Runs the session's graph in plan mode: resolves everything, runs nothing, writes no
+/// project state.
+pub fn plan_report(s: &Session) -> Result<RunReport, CliError> {
+    let store = open_store()?;
+    let state = kiln_engine::state::StateDir::new(&s.project.state_dir().join("state"));
+    let cfg = kiln_engine::run::RunConfig {
+        mode: kiln_engine::run::Mode::Plan,
+        jobs: jobs(None)?,
+        store: &store,
+        state: &state,
+        events: &kiln_engine::report::NoEvents,
+    };
+    Ok(kiln_engine::run::run(&s.graph, &cfg))
+}

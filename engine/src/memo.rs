@@ -56,6 +56,14 @@ pub enum Scanned {
 }
 
 impl Scanned {
+    /// The tree, when it was scanned now.
+    pub fn tree(&self) -> Option<Arc<Tree>> {
+        match self {
+            Scanned::Fresh { tree, .. } => Some(tree.clone()),
+            Scanned::Unchanged { .. } => None,
+        }
+    }
+
     /// The tree's digest.
     pub fn digest(&self) -> TreeDigest {
         match self {

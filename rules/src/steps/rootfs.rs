@@ -7,7 +7,7 @@
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use kiln_engine::memo::{Scanned, TreeScanner};
+use kiln_engine::memo::TreeScanner;
 use kiln_engine::scan::{ScanError, scan_dir};
 use kiln_engine::statcache::StatKey;
 use kiln_engine::step::{DepValues, ExecContext, Prepared, SourceValue, Step, StepError};
@@ -72,10 +72,7 @@ impl Step for RootfsStep {
         match &self.kind {
             RootfsKind::Dir(root) => {
                 let scanned = self.scanner.scan(root, &[]).map_err(scan_error)?;
-                let tree = match &scanned {
-                    Scanned::Fresh { tree, .. } => Some(tree.clone()),
-                    Scanned::Unchanged { .. } => None,
-                };
+                let tree = scanned.tree();
                 Ok(Prepared::Source(SourceValue {
                     vouched: tree.is_none(),
                     digest: scanned.digest().raw(),

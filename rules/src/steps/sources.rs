@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use kiln_engine::ActionResult;
-use kiln_engine::memo::{Scanned, TreeScanner};
+use kiln_engine::memo::TreeScanner;
 use kiln_engine::step::{DepValues, ExecContext, Prepared, SourceValue, Step, StepError};
 
 use crate::kraftfile::Component;
@@ -103,10 +103,7 @@ impl SourcesStep {
             .scanner
             .scan(dir, &skip)
             .map_err(|e| StepError::Failed(format!("{}: {e}", self.id)))?;
-        let tree = match &scanned {
-            Scanned::Fresh { tree, .. } => Some(tree.clone()),
-            Scanned::Unchanged { .. } => None,
-        };
+        let tree = scanned.tree();
         Ok(Prepared::Source(SourceValue {
             vouched: tree.is_none(),
             digest: scanned.digest().raw(),
