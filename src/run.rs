@@ -134,6 +134,9 @@ fn run_qemu(
         remove_on_exit: args.rm,
         ..LaunchOptions::default()
     };
+    // Ctrl-C is caught from before QEMU starts, so it can never kill kiln and leave the
+    // machine to die by PDEATHSIG instead of a graceful QMP quit.
+    let ctrl_c = (!args.detach).then(|| CtrlC::watch(&dir));
     let launched = match instance::launch(&spec, &dir, &opts) {
         Ok(l) => l,
         Err(e) => {
@@ -141,11 +144,12 @@ fn run_qemu(
             return Err(vmm_err(e));
         }
     };
-    if args.detach {
+    let Some(ctrl_c) = ctrl_c else {
         println!("{}", dir.name());
         return Ok(());
-    }
-    let interrupted = stop_on_ctrl_c(&dir);
+    };
+    ctrl_c.launched.store(true, Ordering::SeqCst);
+    let interrupted = ctrl_c.interrupted;
     let mut out = std::io::stdout();
     let record = launched
         .wait_streaming(&mut out, timeout)
@@ -169,21 +173,34 @@ fn run_qemu(
     }
 }
 
-/// On Ctrl-C, asks the machine to quit (QMP) from a helper thread; returns the flag.
-fn stop_on_ctrl_c(dir: &InstanceDir) -> Arc<AtomicBool> {
-    let flag = Arc::new(AtomicBool::new(false));
-    if signal_hook::flag::register(signal_hook::consts::SIGINT, flag.clone()).is_err() {
-        return flag;
-    }
-    let (dir, seen) = (dir.clone(), flag.clone());
-    std::thread::spawn(move || {
-        while !seen.load(Ordering::SeqCst) {
-            std::thread::sleep(Duration::from_millis(20));
+/// Ctrl-C handling for a foreground machine: SIGINT only sets `interrupted`; a helper thread
+/// asks the machine to quit (QMP) once it is both interrupted and launched.
+struct CtrlC {
+    interrupted: Arc<AtomicBool>,
+    launched: Arc<AtomicBool>,
+}
+
+impl CtrlC {
+    fn watch(dir: &InstanceDir) -> CtrlC {
+        let interrupted = Arc::new(AtomicBool::new(false));
+        let launched = Arc::new(AtomicBool::new(false));
+        let registered =
+            signal_hook::flag::register(signal_hook::consts::SIGINT, interrupted.clone());
+        if registered.is_ok() {
+            let (dir, seen, up) = (dir.clone(), interrupted.clone(), launched.clone());
+            std::thread::spawn(move || {
+                while !(seen.load(Ordering::SeqCst) && up.load(Ordering::SeqCst)) {
+                    std::thread::sleep(Duration::from_millis(20));
+                }
+                eprintln!("\nkiln: stopping {} (Ctrl-C)", dir.name());
+                let _ = instance::stop(&dir, STOP_GRACE);
+            });
         }
-        eprintln!("\nkiln: stopping {} (Ctrl-C)", dir.name());
-        let _ = instance::stop(&dir, STOP_GRACE);
-    });
-    flag
+        CtrlC {
+            interrupted,
+            launched,
+        }
+    }
 }
 
 /// A VMM error as the CLI reports it.

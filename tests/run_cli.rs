@@ -224,20 +224,18 @@ fn a_qemu_killed_from_outside_shows_as_exited_and_does_not_block() {
         .args(["-9", &pid.to_string()])
         .status();
     assert!(killed.expect("kill").success());
+    // The signal is delivered asynchronously; once ps says exited (the pid is dead, or a
+    // zombie), it must stay so, and the supervisor records how QEMU ended.
     let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
-        let info = m.ps_of("victim").expect("listed");
-        // Exited as soon as the pid is gone; the supervisor records how a moment later.
-        if info["status"] == "exited" && !info["exit"].is_null() {
-            assert_eq!(info["exit"], "killed (SIGKILL)", "{info}");
-            break;
-        }
-        assert_ne!(
-            info["status"], "running",
-            "a killed QEMU must never show as running"
-        );
-        assert!(Instant::now() < deadline);
+    while m.ps_of("victim").expect("listed")["exit"].is_null() {
+        assert!(Instant::now() < deadline, "the end was never recorded");
         std::thread::sleep(Duration::from_millis(50));
+    }
+    for _ in 0..3 {
+        let info = m.ps_of("victim").expect("listed");
+        assert_eq!(info["status"], "exited", "{info}");
+        assert_eq!(info["exit"], "killed (SIGKILL)", "{info}");
+        std::thread::sleep(Duration::from_millis(20));
     }
     let (code, _, err) = m.run(&["--name", "next"]);
     assert_eq!(code, 0, "stale state does not block another run: {err}");
