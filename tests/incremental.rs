@@ -42,6 +42,7 @@ fn assert_noop(w: &World, p: &Path) {
 fn second_build_is_a_noop_that_writes_nothing() {
     let w = World::new();
     let p = w.runtime_project("p", RUNTIME_TWO_TARGETS);
+    settle();
     let first = build_json(&w, &p);
     assert_eq!(
         statuses(&first),
@@ -68,6 +69,7 @@ fn noop_with_two_thousand_files() {
             );
         }
     }
+    settle();
     let first = build_json(&w, &p);
     assert_eq!(step(&first, "initrd")["status"], "ran");
     let arc = parse_cpio(&read(&initramfs(&p, "x86_64")));

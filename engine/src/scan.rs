@@ -382,7 +382,8 @@ mod tests {
     fn racy_files_are_hashed_every_time() {
         let dir = tempfile::tempdir().unwrap();
         std::fs::write(dir.path().join("f"), b"one").unwrap();
-        let cache = StatCache::empty(&dir.path().join("../sc-racy"));
+        let cache =
+            StatCache::empty(&dir.path().join("../sc-racy")).with_racy_window(3_600_000_000_000);
         scan_dir(dir.path(), &cache).unwrap();
         let (_, s) = scan_dir(dir.path(), &cache).unwrap();
         assert_eq!(s.hashed_files, 1, "a file written just now is not trusted");

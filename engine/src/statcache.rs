@@ -6,9 +6,13 @@
 //! ctime is included because it changes on every write and chmod and cannot be set back by
 //! tools like `touch -d` or `cp -p`.
 //!
-//! Racy entries: a file modified within [`RACY_WINDOW_NS`] of being hashed could be modified
-//! again within the same timestamp tick without its stat changing, so such entries are not
-//! remembered; the next build hashes them again (git's "racily clean" problem).
+//! Racy entries: a file whose last change is within one timestamp tick of the moment it was
+//! hashed could change again in that same tick without its stat changing, so such entries
+//! are not remembered; the next build hashes them again (git's "racily clean" problem).
+//! Local Linux file systems stamp files from the coarse kernel clock (a jiffy, at most
+//! 10 ms), so [`RACY_WINDOW_NS`] (100 ms) covers them with margin; a timestamp with no
+//! sub-second part suggests a file system with whole-second (or two-second) stamps, and then
+//! [`COARSE_RACY_WINDOW_NS`] applies.
 //!
 //! On-disk format (little-endian), written whole to a temporary file and renamed:
 //! ```text
@@ -33,7 +37,9 @@ use crate::digest::{BlobDigest, Digest};
 const MAGIC: &[u8; 8] = b"KILNSTAT";
 const VERSION: u32 = 1;
 /// Entries whose mtime or ctime is this close to the hashing time are not cached.
-pub const RACY_WINDOW_NS: i64 = 2_000_000_000;
+pub const RACY_WINDOW_NS: i64 = 100_000_000;
+/// The window for timestamps without a sub-second part (FAT, some network file systems).
+pub const COARSE_RACY_WINDOW_NS: i64 = 2_100_000_000;
 
 /// The stat fields that must all match for a cached digest to be reused.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -117,7 +123,7 @@ impl StatCache {
             .duration_since(UNIX_EPOCH)
             .map(|d| d.as_nanos() as i64)
             .unwrap_or(0);
-        if now - key.mtime_ns.max(key.ctime_ns) < self.racy_window_ns {
+        if is_racy(now, &key, self.racy_window_ns) {
             return;
         }
         if let Ok(mut entries) = self.entries.write() {
@@ -147,6 +153,17 @@ impl StatCache {
         };
         crate::fsutil::write_atomic(&self.file, &bytes)
     }
+}
+
+/// Whether an entry hashed at `now_ns` (both in ns since the epoch) is too recent to trust.
+fn is_racy(now_ns: i64, key: &StatKey, window_ns: i64) -> bool {
+    let whole_seconds = key.mtime_ns % 1_000_000_000 == 0 || key.ctime_ns % 1_000_000_000 == 0;
+    let window = if whole_seconds && window_ns > 0 {
+        window_ns.max(COARSE_RACY_WINDOW_NS)
+    } else {
+        window_ns
+    };
+    now_ns - key.mtime_ns.max(key.ctime_ns) < window
 }
 
 fn encode(entries: &HashMap<Vec<u8>, (StatKey, BlobDigest)>) -> Vec<u8> {
@@ -239,10 +256,46 @@ mod tests {
     }
 
     #[test]
+    fn racy_windows() {
+        let key = |mtime_ns, ctime_ns| StatKey {
+            dev: 1,
+            ino: 1,
+            size: 1,
+            mtime_ns,
+            ctime_ns,
+        };
+        let t = 1_700_000_000_123_456_789;
+        // Fine-grained stamps: racy within 100 ms of the change, trusted after.
+        assert!(is_racy(t + 50_000_000, &key(t, t), RACY_WINDOW_NS));
+        assert!(!is_racy(t + 150_000_000, &key(t, t), RACY_WINDOW_NS));
+        // ctime counts too (a chmod or a rewrite with the mtime set back).
+        assert!(is_racy(
+            t + 50_000_000,
+            &key(t - 10_000_000_000, t),
+            RACY_WINDOW_NS
+        ));
+        // Whole-second stamps: the file system may round, so wait two seconds.
+        let whole = 1_700_000_000_000_000_000;
+        assert!(is_racy(
+            whole + 1_500_000_000,
+            &key(whole, whole),
+            RACY_WINDOW_NS
+        ));
+        assert!(!is_racy(
+            whole + 2_500_000_000,
+            &key(whole, whole),
+            RACY_WINDOW_NS
+        ));
+        // Tests turn the check off with a zero window.
+        assert!(!is_racy(t, &key(t, t), 0));
+    }
+
+    #[test]
     fn racy_entries_are_not_remembered() {
         let dir = tempfile::tempdir().unwrap();
         let f = old_file(dir.path(), "a", b"x");
-        let cache = StatCache::empty(&dir.path().join("sc"));
+        // A window wider than any test's run time makes the just-changed ctime racy for sure.
+        let cache = StatCache::empty(&dir.path().join("sc")).with_racy_window(3_600_000_000_000);
         let key = StatKey::of(&std::fs::symlink_metadata(&f).unwrap());
         cache.insert(&f, key, BlobDigest::of_bytes(b"x"));
         assert!(cache.lookup(&f, &key).is_none(), "ctime is too recent");

@@ -422,3 +422,12 @@ pub fn sh(cwd: &Path, script: &str) -> Vec<u8> {
     );
     out.stdout
 }
+
+/// Waits until files written just now are older than the stat cache's racy window (100 ms),
+/// so the next build can remember them. A build right after a file is written hashes it
+/// again next time by design (a change within the same timestamp tick would not show in its
+/// stat), and that later build then writes the stat cache: a no-op is only file-free once
+/// the sources have settled.
+pub fn settle() {
+    std::thread::sleep(std::time::Duration::from_millis(250));
+}
