@@ -109,43 +109,6 @@ fn status(doc: &Value, id: &str) -> String {
     step(doc, id)["status"].as_str().unwrap_or("").to_string()
 }
 
-/// Boots `kernel` (x86_64) under TCG; returns the exit code and the serial output.
-fn boot(kernel: &Path, initrd: Option<&Path>, append: &str) -> (i32, String) {
-    let mut cmd = Std::new("timeout");
-    cmd.args([
-        "30",
-        "qemu-system-x86_64",
-        "-accel",
-        "tcg",
-        "-cpu",
-        "max",
-        "-m",
-        "64M",
-    ]);
-    cmd.args([
-        "-display",
-        "none",
-        "-serial",
-        "stdio",
-        "-monitor",
-        "none",
-        "-no-reboot",
-    ]);
-    cmd.args(["-device", "isa-debug-exit,iobase=0x501,iosize=2", "-kernel"])
-        .arg(kernel);
-    if let Some(i) = initrd {
-        cmd.arg("-initrd").arg(i);
-    }
-    cmd.args(["-append", append]);
-    let out = cmd
-        .output()
-        .expect("qemu-system-x86_64 is installed (scripts/test.sh installs it)");
-    (
-        out.status.code().unwrap_or(-1),
-        text(&out.stdout).replace('\r', ""),
-    )
-}
-
 fn kernel(p: &Path, plat: &str) -> PathBuf {
     p.join(format!(".unikraft/build/hello_{plat}-x86_64"))
 }
@@ -168,7 +131,7 @@ fn cold_build_noop_relink_and_kconfig_change() {
     assert!(
         kernel(&p, "qemu").is_file() && p.join(".unikraft/build/hello_qemu-x86_64.dbg").is_file()
     );
-    let (code, serial) = boot(&kernel(&p, "qemu"), None, "netdev.ip=10.0.0.2 -- one two");
+    let (code, serial) = boot_x86(&kernel(&p, "qemu"), None, "netdev.ip=10.0.0.2 -- one two");
     assert_eq!(code, 83, "{serial}");
     for line in [
         "testkernel: hello qemu-x86_64",
@@ -217,7 +180,7 @@ fn cold_build_noop_relink_and_kconfig_change() {
         "a rootfs change recompiled C:\n{relink}"
     );
     assert!(relink.contains("einitrd"), "{relink}");
-    let (code, serial) = boot(&kernel(&p, "qemu"), None, "x");
+    let (code, serial) = boot_x86(&kernel(&p, "qemu"), None, "x");
     assert_eq!(code, 83);
     assert!(
         serial.contains("initrd-data: etc/motd: a new motd"),
@@ -236,7 +199,7 @@ fn cold_build_noop_relink_and_kconfig_change() {
         assert_eq!(status(&doc, id), "ran", "{id}");
     }
     assert_eq!(status(&doc, "initrd"), "up-to-date");
-    let (_, serial) = boot(&kernel(&p, "qemu"), None, "x");
+    let (_, serial) = boot_x86(&kernel(&p, "qemu"), None, "x");
     assert!(serial.contains("app: greeting: good morning"), "{serial}");
 }
 
@@ -253,7 +216,7 @@ fn a_stale_config_never_overrides_the_kraftfile() {
     // The next make run (a relink after a rootfs edit) must use the Kraftfile's value.
     write(&p.join("rootfs/etc/motd"), "changed\n");
     ok_build(&w, &p, &shims, &[]);
-    let (_, serial) = boot(&kernel(&p, "qemu"), None, "x");
+    let (_, serial) = boot_x86(&kernel(&p, "qemu"), None, "x");
     assert!(serial.contains("app: greeting: hi there"), "{serial}");
 }
 
@@ -270,7 +233,7 @@ fn two_targets_build_at_once_within_the_job_limit_and_switching_rebuilds_nothing
     // Three targets' makes share one jobserver: exactly two compilers at the busiest moment.
     assert_eq!(shims.max_gcc(), 2, "compilers alive at once with -j 2");
     for plat in ["qemu", "fc", "xen"] {
-        let (code, serial) = boot(&kernel(&p, plat), None, "x");
+        let (code, serial) = boot_x86(&kernel(&p, plat), None, "x");
         assert_eq!(code, 83, "{plat}: {serial}");
         assert!(
             serial.contains(&format!("testkernel: hello {plat}-x86_64")),
@@ -295,7 +258,7 @@ fn without_embedding_the_initrd_is_passed_at_boot() {
     let doc = ok_build(&w, &p, &shims, &[]);
     assert!(steps(&doc).iter().all(|s| s["kind"] != "embed"));
     let initrd = initramfs(&p, "x86_64");
-    let (code, serial) = boot(&kernel(&p, "qemu"), Some(&initrd), "x");
+    let (code, serial) = boot_x86(&kernel(&p, "qemu"), Some(&initrd), "x");
     assert_eq!(code, 83, "{serial}");
     assert!(serial.contains("initrd-source: module"), "{serial}");
     assert!(

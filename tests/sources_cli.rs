@@ -134,31 +134,7 @@ impl Setup {
     }
     fn greeting(&self) -> String {
         let k = self.project.join(".unikraft/build/hello_qemu-x86_64");
-        let out = Std::new("timeout")
-            .args([
-                "30",
-                "qemu-system-x86_64",
-                "-accel",
-                "tcg",
-                "-cpu",
-                "max",
-                "-m",
-                "64M",
-            ])
-            .args([
-                "-display",
-                "none",
-                "-serial",
-                "stdio",
-                "-monitor",
-                "none",
-                "-no-reboot",
-            ])
-            .args(["-device", "isa-debug-exit,iobase=0x501,iosize=2", "-kernel"])
-            .arg(k)
-            .output()
-            .expect("qemu-system-x86_64");
-        let serial = text(&out.stdout).replace('\r', "");
+        let (_, serial) = boot_x86(&k, None, "");
         serial
             .lines()
             .find_map(|l| l.strip_prefix("app: greeting: "))

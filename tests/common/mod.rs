@@ -431,3 +431,40 @@ pub fn sh(cwd: &Path, script: &str) -> Vec<u8> {
 pub fn settle() {
     std::thread::sleep(std::time::Duration::from_millis(250));
 }
+
+/// Boots `kernel` (x86_64) under TCG; returns the exit code and the serial output.
+pub fn boot_x86(kernel: &Path, initrd: Option<&Path>, append: &str) -> (i32, String) {
+    let mut cmd = std::process::Command::new("timeout");
+    cmd.args([
+        "30",
+        "qemu-system-x86_64",
+        "-accel",
+        "tcg",
+        "-cpu",
+        "max",
+        "-m",
+        "64M",
+    ]);
+    cmd.args([
+        "-display",
+        "none",
+        "-serial",
+        "stdio",
+        "-monitor",
+        "none",
+        "-no-reboot",
+    ]);
+    cmd.args(["-device", "isa-debug-exit,iobase=0x501,iosize=2", "-kernel"])
+        .arg(kernel);
+    if let Some(i) = initrd {
+        cmd.arg("-initrd").arg(i);
+    }
+    cmd.args(["-append", append]);
+    let out = cmd
+        .output()
+        .expect("qemu-system-x86_64 is installed (scripts/test.sh installs it)");
+    (
+        out.status.code().unwrap_or(-1),
+        text(&out.stdout).replace('\r', ""),
+    )
+}

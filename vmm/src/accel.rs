@@ -245,17 +245,7 @@ mod probe {
         let mut got = 0;
         let end = Instant::now() + deadline;
         while got < buf.len() {
-            let left = end.checked_duration_since(Instant::now())?;
-            let mut pfd = libc::pollfd {
-                fd,
-                events: libc::POLLIN,
-                revents: 0,
-            };
-            let ms = left.as_millis().clamp(1, i32::MAX as u128) as i32;
-            // SAFETY: one valid pollfd.
-            if unsafe { libc::poll(&mut pfd, 1, ms) } <= 0 {
-                continue;
-            }
+            crate::fdwait::readable_before(fd, end)?;
             // SAFETY: reading into the unfilled tail of our buffer.
             let n = unsafe { libc::read(fd, buf[got..].as_mut_ptr().cast(), buf.len() - got) };
             if n <= 0 {

@@ -296,17 +296,7 @@ fn read_handshake(stdout: std::process::ChildStdout, timeout: Duration) -> Optio
     let until = Instant::now() + timeout;
     loop {
         if reader.buffer().is_empty() {
-            let left = until.checked_duration_since(Instant::now())?;
-            let mut pfd = libc::pollfd {
-                fd,
-                events: libc::POLLIN,
-                revents: 0,
-            };
-            let ms = left.as_millis().clamp(1, i32::MAX as u128) as i32;
-            // SAFETY: one valid pollfd on a descriptor the reader owns.
-            if unsafe { libc::poll(&mut pfd, 1, ms) } <= 0 {
-                continue;
-            }
+            crate::fdwait::readable_before(fd, until)?;
         }
         let mut line = String::new();
         if reader.read_line(&mut line).ok()? == 0 {
