@@ -38,7 +38,17 @@ pub fn build_session(
 ) -> Result<RunReport, CliError> {
     let state_dir = s.project.state_dir();
     let _lock = lock_project(&state_dir)?;
+    // What builds killed before they finished left behind (files of live writers stay).
+    s.project.remove_dead_temps();
+    kiln_rules::sources::GitCache::remove_dead_temps(&session::cache_dir()?);
     let store = session::open_store()?;
+    if let Some(root) = store.read_only() {
+        eprintln!(
+            "kiln: the cache at {} is read-only: results are taken from it, but nothing this \
+             build makes will be stored",
+            root.display()
+        );
+    }
     let state = StateDir::new(&state_dir.join("state"));
     let progress = Progress::new(explain);
     let cfg = RunConfig {

@@ -15,6 +15,7 @@ mod plan;
 mod render;
 mod run;
 mod session;
+mod testhook;
 mod watcher;
 
 use clap::Parser;

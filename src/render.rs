@@ -32,7 +32,18 @@ impl Progress {
 
 impl EventSink for Progress {
     fn event(&self, event: Event<'_>) {
-        let Event::Finished(r) = event else { return };
+        let r = match event {
+            Event::Finished(r) => r,
+            Event::Executing { id } => return crate::testhook::pause_before(id),
+            Event::Damaged { digest } => {
+                eprintln!(
+                    "kiln: blob {digest} in the cache was damaged (its bytes no longer match \
+                     their digest); it was removed, and the steps that made it run again"
+                );
+                return;
+            }
+            Event::Started { .. } => return,
+        };
         let quiet = matches!(r.status, StepStatus::Source | StepStatus::UpToDate);
         if quiet && !self.verbose {
             return;

@@ -52,9 +52,9 @@ pub fn run(args: &RunArgs) -> Result<(), CliError> {
         volumes: args.volumes.clone(),
     };
     let boot = boot_plan(&s.project, target, &inputs, &process_env).map_err(CliError::Usage)?;
-    if !boot.kernel.is_file() {
+    if let Some(why) = kiln_vmm::not_a_file(&boot.kernel) {
         return Err(CliError::Failed(format!(
-            "the kernel {} does not exist",
+            "the kernel {} {why}",
             boot.kernel.display()
         )));
     }

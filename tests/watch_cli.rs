@@ -182,3 +182,73 @@ fn watching_is_off_under_ci_unless_asked() {
         "no daemon was started"
     );
 }
+
+/// A hard link made after the last scan, from outside the tree, then a write through it:
+/// the daemon sees the link (the file's own watch), so the build scans and takes the new
+/// bytes, and from then on the tree (which now has a link outside) is always scanned.
+#[test]
+fn edits_through_a_hard_link_made_after_the_scan_are_seen() {
+    let world = World::new();
+    let p = world.runtime_project("p", KRAFTFILE);
+    let outside = world.dir("elsewhere");
+    build_json(&world, &p);
+    settle();
+    let vouched = build_json(&world, &p);
+    assert!(rootfs_reason(&vouched).starts_with("unchanged (the file watcher"));
+    std::fs::hard_link(p.join("rootfs/etc/motd"), outside.join("motd")).unwrap();
+    std::fs::write(outside.join("motd"), "written through the outside link\n").unwrap();
+    let doc = build_json(&world, &p);
+    assert!(
+        rootfs_reason(&doc).starts_with("changed: modified etc/motd"),
+        "{}",
+        rootfs_reason(&doc)
+    );
+    let cpio = parse_cpio(&read(&initramfs(&p, "x86_64")));
+    assert_eq!(
+        cpio.get("etc/motd").data,
+        b"written through the outside link\n"
+    );
+    // `cp -al`-style snapshots: every later build scans instead of trusting the watcher.
+    std::fs::write(outside.join("motd"), "and again\n").unwrap();
+    let doc = build_json(&world, &p);
+    assert!(rootfs_reason(&doc).starts_with("changed: modified etc/motd"));
+    let cpio = parse_cpio(&read(&initramfs(&p, "x86_64")));
+    assert_eq!(cpio.get("etc/motd").data, b"and again\n");
+    stop_daemon(&world);
+}
+
+/// `rm -rf` of a cache directory ends its daemon at once, instead of after its idle hours.
+#[test]
+fn deleting_the_cache_directory_ends_its_daemon() {
+    let world = World::new();
+    let p = world.runtime_project("p", KRAFTFILE);
+    build_json(&world, &p);
+    let sock = world.cache_dir().join("w.sock");
+    let client = kiln_watch::WatchClient::connect(&sock, Duration::from_millis(500))
+        .expect("the build started a daemon");
+    let pid = client.daemon_pid();
+    drop(client);
+    for entry in std::fs::read_dir(world.cache_dir()).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_dir() {
+            std::fs::remove_dir_all(&path).unwrap();
+        } else {
+            std::fs::remove_file(&path).unwrap();
+        }
+    }
+    let proc_dir = std::path::PathBuf::from(format!("/proc/{pid}"));
+    let start = std::time::Instant::now();
+    // The daemon is a child of an exited kiln, reparented to init: once it exits it is
+    // reaped and /proc/<pid> disappears (a zombie would still show `State: Z`).
+    while proc_dir.exists()
+        && !std::fs::read_to_string(proc_dir.join("status"))
+            .unwrap_or_default()
+            .contains("State:\tZ")
+    {
+        assert!(
+            start.elapsed() < Duration::from_secs(3),
+            "daemon {pid} outlived its cache directory"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}

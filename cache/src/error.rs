@@ -32,6 +32,17 @@ pub enum CacheError {
     /// A blob that an action result or a materialization names is not in the store.
     #[error("blob {0} is missing from the cache")]
     MissingBlob(BlobDigest),
+    /// A blob's bytes do not hash to its digest: the cache was damaged.
+    #[error(
+        "blob {digest} in the cache was damaged: its content no longer matches its digest ({})",
+        path.display()
+    )]
+    Damaged {
+        /// The blob.
+        digest: BlobDigest,
+        /// Where it was.
+        path: PathBuf,
+    },
     /// A blob is present but its length is not the one recorded for it.
     #[error("blob {digest} in the cache has {actual} bytes, but {expected} were recorded")]
     BlobSizeMismatch {
@@ -80,6 +91,7 @@ impl From<CacheError> for StoreError {
                 StoreError::Io { path, source }
             }
             CacheError::MissingBlob(digest) => StoreError::MissingBlob(digest),
+            CacheError::Damaged { digest, path } => StoreError::Damaged { digest, path },
             other => StoreError::Other(other.to_string()),
         }
     }

@@ -9,6 +9,7 @@ use std::fs;
 use std::path::{Path, PathBuf};
 use std::time::SystemTime;
 
+use kiln_engine::temp_owner;
 use kiln_engine::{ActionKey, ActionResult, BlobDigest, Digest};
 use serde::Serialize;
 
@@ -34,7 +35,7 @@ pub struct GcReport {
     /// The action results evicted (oldest first), then those dropped because they named an
     /// evicted blob or did not parse.
     pub actions_removed: Vec<ActionKey>,
-    /// How many abandoned temp files (older than an hour) were deleted.
+    /// How many temp files of writers that died were deleted.
     pub temp_files_removed: u64,
 }
 
@@ -140,10 +141,15 @@ fn drop_actions_naming_evicted_blobs<'a>(
     Ok(())
 }
 
-/// Deletes files in `tmp/` older than [`STALE_TEMP_AGE`] at `now`; returns how many.
+/// Deletes the files in `tmp/` whose writer died, and those whose names carry no writer (an
+/// older kiln's) once older than [`STALE_TEMP_AGE`] at `now`; returns how many.
 fn remove_stale_temps(tmp: &Path, now: SystemTime) -> Result<u64, CacheError> {
-    let mut removed = 0;
+    let mut removed = layout::remove_dead_temps(tmp)?.files;
     for entry in scan::read_dir_if_present(tmp)? {
+        let name = entry.file_name();
+        if name.to_str().and_then(temp_owner::owner_of).is_some() {
+            continue;
+        }
         let Ok(meta) = entry.metadata() else { continue };
         let age = meta
             .modified()

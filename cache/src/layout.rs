@@ -13,7 +13,9 @@
 //!   ac/<2 hex>/<64 hex>       an action result: `ActionResult` as compact JSON, named by the
 //!                             action key, e.g. {"outputs":{"kernel":{"digest":"<64 hex>",
 //!                             "size":123,"executable":true}},"duration_ms":42}
-//!   tmp/<pid>-<n>-<nanos>     a file being written; unique per process, writer and instant
+//!   tmp/w.kiln-<pid>-<start>-<n>.tmp
+//!                             a file being written, named by its writer (pid and start time,
+//!                             see `kiln_engine::temp_owner`) and a per-process counter
 //! ```
 //!
 //! The two hex characters of the shard directory are the first two of the name; names are
@@ -31,8 +33,11 @@
 //! - A file's mtime is its last use, to within [`TOUCH_INTERVAL`]: a hit touches the entry and
 //!   its blobs if they are older than that. `gc` evicts the oldest mtimes first. Sizes are
 //!   file lengths, not allocated blocks.
-//! - Files in `tmp/` older than [`STALE_TEMP_AGE`] belong to a writer that died; `gc`
-//!   deletes them.
+//! - A file in `tmp/` whose writer is no longer running was abandoned: opening a store,
+//!   `stats` and `gc` delete it. Files in `tmp/` whose names carry no writer (written by
+//!   kiln before writers were named) are deleted by `gc` once older than [`STALE_TEMP_AGE`].
+//! - A directory where an entry should be (`cas/ab/ab…` or `ac/ab/ab…`) is not an entry: a
+//!   lookup treats it as a miss, a write replaces it, and `verify` removes it.
 //! - An incompatible change of format must use new directory names (say `ac2/`), so that an
 //!   older kiln sharing the root never misreads a newer entry. An `ac` entry that does not
 //!   parse is dropped as damaged, which also covers fields added later.
@@ -41,9 +46,9 @@ use std::fs::{self, File, OpenOptions};
 use std::io::{self, ErrorKind};
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime};
 
+use kiln_engine::temp_owner::{self, temp_name};
 use kiln_engine::{ActionKey, BlobDigest, Digest};
 
 use crate::error::CacheError;
@@ -52,7 +57,7 @@ use crate::error::CacheError;
 /// every no-op build into thousands of metadata writes.
 pub const TOUCH_INTERVAL: Duration = Duration::from_secs(60 * 60);
 
-/// How old a file in `tmp/` must be before `gc` treats its writer as dead.
+/// How old a file in `tmp/` whose name carries no writer must be before `gc` deletes it.
 pub const STALE_TEMP_AGE: Duration = Duration::from_secs(60 * 60);
 
 /// The contents of `CACHEDIR.TAG`; the signature line is fixed by the Cache Directory
@@ -60,9 +65,6 @@ pub const STALE_TEMP_AGE: Duration = Duration::from_secs(60 * 60);
 const CACHEDIR_TAG: &str = "Signature: 8a477f597d28d172789f06886806bc55\n\
 # This file is a cache directory tag created by kiln.\n\
 # For information about cache directory tags see https://bford.info/cachedir/\n";
-
-/// Numbers the temporary files of this process, so that no two writers share a name.
-static TEMP_COUNTER: AtomicU64 = AtomicU64::new(0);
 
 /// The paths of one cache root. Cheap to clone; does no I/O until asked.
 #[derive(Debug, Clone)]
@@ -132,7 +134,7 @@ impl Layout {
         }
         let tag = self.root.join("CACHEDIR.TAG");
         if !tag.exists() {
-            let temp = self.tmp.join(unique_name("tag"));
+            let temp = self.tmp.join(temp_name("tag"));
             fs::write(&temp, CACHEDIR_TAG).map_err(CacheError::io(&temp))?;
             fs::rename(&temp, &tag).map_err(CacheError::io(&tag))?;
         }
@@ -142,7 +144,7 @@ impl Layout {
     /// Creates a new, empty, uniquely named file in `tmp/` with the given mode.
     pub(crate) fn create_temp(&self, mode: u32) -> Result<(PathBuf, File), CacheError> {
         loop {
-            let path = self.tmp.join(unique_name("w"));
+            let path = self.tmp.join(temp_name("w"));
             let opened = OpenOptions::new()
                 .write(true)
                 .create_new(true)
@@ -150,7 +152,7 @@ impl Layout {
                 .open(&path);
             match opened {
                 Ok(file) => return Ok((path, file)),
-                // Only possible if the clock stood still across a pid reuse; pick again.
+                // Only possible if a dead writer's file survived with this very name.
                 Err(e) if e.kind() == ErrorKind::AlreadyExists => continue,
                 Err(e) => return Err(CacheError::io(&path)(e)),
             }
@@ -164,16 +166,13 @@ fn sharded(dir: &Path, digest: &Digest) -> PathBuf {
     dir.join(&hex[..2]).join(hex)
 }
 
-/// A name no other live writer uses: `<prefix><pid>-<counter>-<nanos since the epoch>`.
-pub(crate) fn unique_name(prefix: &str) -> String {
-    let count = TEMP_COUNTER.fetch_add(1, Ordering::Relaxed);
-    let nanos = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_nanos());
-    format!("{prefix}{}-{count}-{nanos}", std::process::id())
+/// Removes the files in `tmp/` whose writers are no longer running.
+pub(crate) fn remove_dead_temps(tmp: &Path) -> Result<temp_owner::Removed, CacheError> {
+    temp_owner::remove_dead(tmp).map_err(CacheError::io(tmp))
 }
 
-/// Renames `from` to `to`, creating `to`'s parent (a shard directory) if it is missing.
+/// Renames `from` to `to`, creating `to`'s parent (a shard directory) if it is missing and
+/// replacing a directory that sits where the entry should be.
 pub(crate) fn rename_creating_parent(from: &Path, to: &Path) -> Result<(), CacheError> {
     match fs::rename(from, to) {
         Err(e) if e.kind() == ErrorKind::NotFound => {
@@ -182,7 +181,25 @@ pub(crate) fn rename_creating_parent(from: &Path, to: &Path) -> Result<(), Cache
             }
             fs::rename(from, to).map_err(CacheError::io(to))
         }
+        Err(e) if to.symlink_metadata().is_ok_and(|m| m.is_dir()) => {
+            fs::remove_dir_all(to).map_err(|_| CacheError::io(to)(e))?;
+            fs::rename(from, to).map_err(CacheError::io(to))
+        }
         other => other.map_err(CacheError::io(to)),
+    }
+}
+
+/// Removes whatever sits at an entry's path (a file, or a directory that should not be
+/// there), treating "already gone" as success.
+pub(crate) fn remove_entry(path: &Path) -> Result<(), CacheError> {
+    let removed = match path.symlink_metadata() {
+        Ok(m) if m.is_dir() => fs::remove_dir_all(path),
+        Ok(_) => fs::remove_file(path),
+        Err(e) => Err(e),
+    };
+    match removed {
+        Err(e) if e.kind() != ErrorKind::NotFound => Err(CacheError::io(path)(e)),
+        _ => Ok(()),
     }
 }
 
@@ -228,8 +245,18 @@ mod tests {
     }
 
     #[test]
-    fn unique_names_differ() {
-        assert_ne!(unique_name("w"), unique_name("w"));
-        assert!(unique_name("w").starts_with(&format!("w{}-", std::process::id())));
+    fn a_directory_where_an_entry_should_be_is_replaced() {
+        let dir = tempfile::tempdir().unwrap();
+        let to = dir.path().join("ab/abc");
+        fs::create_dir_all(to.join("junk")).unwrap();
+        let from = dir.path().join("new");
+        fs::write(&from, b"entry").unwrap();
+        rename_creating_parent(&from, &to).unwrap();
+        assert_eq!(fs::read(&to).unwrap(), b"entry");
+        remove_entry(&to).unwrap();
+        fs::create_dir_all(to.join("junk")).unwrap();
+        remove_entry(&to).unwrap();
+        assert!(!to.exists());
+        remove_entry(&to).unwrap();
     }
 }

@@ -12,6 +12,7 @@
 //! user editing a materialized file must not be able to corrupt it. It is Unix-only (file
 //! modes and `flock`).
 
+mod copy;
 mod error;
 mod gc;
 mod layout;

@@ -1,19 +1,26 @@
 //! [`LocalStore`]: the engine's [`Store`] on local disk.
 //!
 //! It reads and writes entries in the format described in `layout.rs`, holding the cache's
-//! lock shared for as long as it is open. It checks entries on read (a blob missing or of the
-//! wrong size turns the entry into a miss) but never re-hashes blobs: that is `verify`'s job.
+//! lock shared for as long as it is open. Lookups check entries cheaply (a blob missing or of
+//! the wrong size turns the entry into a miss); every blob copied out of the store is hashed
+//! on the way (see `copy.rs`), so damaged bytes are never handed to a step or to the user.
 //! It does not evict anything; see `gc.rs`.
+//!
+//! A cache root that cannot be written (a CI cache mounted read-only, say) is opened
+//! read-only: hits are served from it, and what the build produces goes to a private scratch
+//! store in the system's temporary directory, removed when the store is dropped. So a build
+//! works, and nothing is stored.
 
 use std::fs::{self, File, Metadata};
 use std::io::{self, ErrorKind, Read, Write};
-use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::SystemTime;
 
+use kiln_engine::temp_owner;
 use kiln_engine::{ActionKey, ActionResult, BlobDigest, BlobWriter, OutputFile, Store, StoreError};
 
+use crate::copy::copy_verified;
 use crate::error::CacheError;
 use crate::layout::{self, Layout};
 use crate::lock::{CacheLock, LockMode};
@@ -25,9 +32,14 @@ use crate::writer::LocalBlobWriter;
 /// `verify` and `clean` wait until all are closed. It is `Sync`: share one across threads.
 #[derive(Debug)]
 pub struct LocalStore {
-    layout: Arc<Layout>,
-    /// Held shared until the store is dropped.
-    _lock: CacheLock,
+    /// Where new blobs and results go: the root, or the scratch store when read-only.
+    write: Arc<Layout>,
+    /// Where entries are looked up, in order (the write layout first).
+    read: Vec<Arc<Layout>>,
+    /// The root, when it could not be written; its scratch directory is removed on drop.
+    read_only: Option<PathBuf>,
+    /// Held shared until the store is dropped (absent on a read-only root without one).
+    _lock: Option<CacheLock>,
 }
 
 impl LocalStore {
@@ -38,50 +50,120 @@ impl LocalStore {
     }
 
     /// Opens (creating if needed) the cache at `root`. If `gc`, `verify` or `clean` holds it,
-    /// calls `on_wait` once and then waits for it to finish.
+    /// calls `on_wait` once and then waits for it to finish. A root that cannot be written is
+    /// opened read-only (see the module doc and [`LocalStore::read_only`]).
     pub fn open_with(root: &Path, on_wait: &dyn Fn()) -> Result<LocalStore, CacheError> {
         let layout = Layout::new(root);
-        layout.create_root()?;
-        let lock = CacheLock::acquire(&layout.lock_path(), LockMode::Shared, on_wait)?;
-        layout.create_dirs()?;
+        let writable = layout.create_root().and_then(|()| {
+            let lock = CacheLock::acquire(&layout.lock_path(), LockMode::Shared, on_wait)?;
+            layout.create_dirs()?;
+            Ok(lock)
+        });
+        match writable {
+            Ok(lock) => {
+                // A killed build's temp files; cheap: `tmp/` is normally empty.
+                let _ = layout::remove_dead_temps(layout.tmp_dir());
+                let layout = Arc::new(layout);
+                Ok(LocalStore {
+                    write: layout.clone(),
+                    read: vec![layout],
+                    read_only: None,
+                    _lock: Some(lock),
+                })
+            }
+            Err(e) if is_read_only(&e) => LocalStore::open_read_only(layout, on_wait),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Opens `layout` for reading only, with a scratch store for what the build writes.
+    fn open_read_only(layout: Layout, on_wait: &dyn Fn()) -> Result<LocalStore, CacheError> {
+        let lock = CacheLock::acquire_read_only(&layout.lock_path(), on_wait)?;
+        let scratch_dir = std::env::temp_dir().join(temp_owner::temp_name("kiln-scratch"));
+        let scratch = Layout::new(&scratch_dir);
+        scratch.create_root()?;
+        scratch.create_dirs()?;
+        let root = layout.root().to_path_buf();
+        let scratch = Arc::new(scratch);
         Ok(LocalStore {
-            layout: Arc::new(layout),
+            write: scratch.clone(),
+            read: vec![scratch, Arc::new(layout)],
+            read_only: Some(root),
             _lock: lock,
         })
     }
 
     /// The cache's root directory.
     pub fn root(&self) -> &Path {
-        self.layout.root()
+        self.read.last().map_or(self.write.root(), |l| l.root())
+    }
+
+    /// The root, if it could not be written: hits are served from it, nothing is stored.
+    pub fn read_only(&self) -> Option<&Path> {
+        self.read_only.as_deref()
     }
 
     /// Where the blob `digest` is (or would be) stored. For diagnostics; read it, never write.
     pub fn blob_path(&self, digest: &BlobDigest) -> PathBuf {
-        self.layout.blob_path(digest)
+        self.read
+            .iter()
+            .map(|l| l.blob_path(digest))
+            .find(|p| p.is_file())
+            .unwrap_or_else(|| self.write.blob_path(digest))
     }
 
     /// Where the action result for `key` is (or would be) stored.
     pub fn action_path(&self, key: &ActionKey) -> PathBuf {
-        self.layout.action_path(key)
+        self.read
+            .iter()
+            .map(|l| l.action_path(key))
+            .find(|p| p.is_file())
+            .unwrap_or_else(|| self.write.action_path(key))
+    }
+
+    /// Removes a damaged or dangling file; on a read-only root, only the scratch store's.
+    fn discard(&self, path: &Path) -> Result<(), CacheError> {
+        match layout::remove_entry(path) {
+            Err(_) if self.read_only.is_some() => Ok(()),
+            other => other,
+        }
     }
 
     fn lookup_entry(&self, key: &ActionKey) -> Result<Option<ActionResult>, CacheError> {
-        let path = self.layout.action_path(key);
-        let (bytes, entry_modified) = match read_with_mtime(&path) {
-            Ok(read) => read,
+        for layout in &self.read {
+            if let Some(found) = self.lookup_in(layout, key)? {
+                return Ok(Some(found));
+            }
+        }
+        Ok(None)
+    }
+
+    fn lookup_in(
+        &self,
+        layout: &Layout,
+        key: &ActionKey,
+    ) -> Result<Option<ActionResult>, CacheError> {
+        let path = layout.action_path(key);
+        let (bytes, entry_modified) = match read_entry(&path) {
+            Ok(Some(read)) => read,
+            Ok(None) => {
+                // A directory where the entry should be: not an entry.
+                self.discard(&path)?;
+                return Ok(None);
+            }
             Err(e) if e.kind() == ErrorKind::NotFound => return Ok(None),
             Err(e) => return Err(CacheError::io(&path)(e)),
         };
         let Ok(result) = serde_json::from_slice::<ActionResult>(&bytes) else {
-            layout::remove_if_present(&path)?;
+            self.discard(&path)?;
             return Ok(None);
         };
         let mut blobs = Vec::with_capacity(result.outputs.len());
         for output in result.outputs.values() {
-            match intact_blob(&self.layout, output)? {
+            match self.find_blob(output)? {
                 Some(found) => blobs.push(found),
                 None => {
-                    layout::remove_if_present(&path)?;
+                    self.discard(&path)?;
                     return Ok(None);
                 }
             }
@@ -90,17 +172,27 @@ impl LocalStore {
         Ok(Some(result))
     }
 
+    /// The blob `output` names, in the first layout that has it intact (by size).
+    fn find_blob(&self, output: &OutputFile) -> Result<Option<(PathBuf, Metadata)>, CacheError> {
+        for layout in &self.read {
+            if let Some(found) = intact_blob(layout, output)? {
+                return Ok(Some(found));
+            }
+        }
+        Ok(None)
+    }
+
     fn record_entry(&self, key: &ActionKey, result: &ActionResult) -> Result<(), CacheError> {
         for output in result.outputs.values() {
-            check_blob_for_record(&self.layout, output)?;
+            check_blob_for_record(&self.write, output)?;
         }
-        let path = self.layout.action_path(key);
+        let path = self.write.action_path(key);
         let mut json = serde_json::to_vec(result).map_err(|source| CacheError::Encode {
             path: path.clone(),
             source,
         })?;
         json.push(b'\n');
-        let (temp, mut file) = self.layout.create_temp(0o644)?;
+        let (temp, mut file) = self.write.create_temp(0o644)?;
         let written = file
             .write_all(&json)
             .map_err(CacheError::io(&temp))
@@ -112,21 +204,40 @@ impl LocalStore {
     }
 
     fn materialize_file(&self, file: &OutputFile, dest: &Path) -> Result<(), CacheError> {
-        let blob = self.layout.blob_path(&file.digest);
+        let Some((blob, _)) = self.find_blob(file)? else {
+            return Err(CacheError::MissingBlob(file.digest));
+        };
         let parent = match dest.parent() {
             Some(p) if !p.as_os_str().is_empty() => p,
             _ => Path::new("."),
         };
         fs::create_dir_all(parent).map_err(CacheError::io(parent))?;
         let name = dest.file_name().unwrap_or_default().to_string_lossy();
-        let temp = parent.join(format!(".{name}.{}", layout::unique_name("kiln-")));
-        let copied = copy_blob_to(&blob, file, &temp)
+        let temp = temp_owner::temp_path_for(parent, &name);
+        let copied = copy_verified(&blob, file, &temp)
             .and_then(|()| fs::rename(&temp, dest).map_err(CacheError::io(dest)));
         if copied.is_err() {
             let _ = fs::remove_file(&temp);
         }
+        if let Err(CacheError::Damaged { .. }) = &copied {
+            // Damaged bytes are never served again: the next lookup of an entry naming this
+            // blob is a miss, and the engine rebuilds it.
+            self.discard(&blob)?;
+        }
         copied
     }
+}
+
+/// Whether `e` means the cache root cannot be written (as opposed to a real failure).
+fn is_read_only(e: &CacheError) -> bool {
+    let source = match e {
+        CacheError::Io { source, .. } | CacheError::Lock { source, .. } => source,
+        _ => return false,
+    };
+    matches!(
+        source.kind(),
+        ErrorKind::ReadOnlyFilesystem | ErrorKind::PermissionDenied
+    )
 }
 
 /// The blob `output` names, if it is present with the recorded size.
@@ -147,24 +258,28 @@ pub(crate) fn intact_blob(
 fn check_blob_for_record(layout: &Layout, output: &OutputFile) -> Result<(), CacheError> {
     let path = layout.blob_path(&output.digest);
     match fs::metadata(&path) {
-        Ok(meta) if meta.len() == output.size => Ok(()),
-        Ok(meta) => Err(CacheError::BlobSizeMismatch {
+        Ok(meta) if meta.is_file() && meta.len() == output.size => Ok(()),
+        Ok(meta) if meta.is_file() => Err(CacheError::BlobSizeMismatch {
             digest: output.digest,
             expected: output.size,
             actual: meta.len(),
         }),
+        Ok(_) => Err(CacheError::MissingBlob(output.digest)),
         Err(e) if e.kind() == ErrorKind::NotFound => Err(CacheError::MissingBlob(output.digest)),
         Err(e) => Err(CacheError::io(&path)(e)),
     }
 }
 
-/// Reads a whole file and its mtime through one open.
-fn read_with_mtime(path: &Path) -> io::Result<(Vec<u8>, io::Result<SystemTime>)> {
+/// Reads a whole entry and its mtime through one open; `None` if a directory is there.
+fn read_entry(path: &Path) -> io::Result<Option<(Vec<u8>, io::Result<SystemTime>)>> {
     let mut file = File::open(path)?;
     let meta = file.metadata()?;
+    if !meta.is_file() {
+        return Ok(None);
+    }
     let mut bytes = Vec::with_capacity(usize::try_from(meta.len()).unwrap_or(0));
     file.read_to_end(&mut bytes)?;
-    Ok((bytes, meta.modified()))
+    Ok(Some((bytes, meta.modified())))
 }
 
 /// Marks an action entry and its blobs as used, for LRU eviction.
@@ -175,25 +290,12 @@ fn touch_entry(entry: &Path, modified: io::Result<SystemTime>, blobs: &[(PathBuf
     }
 }
 
-/// Copies (or reflinks) `blob` to `temp`, checks its size, and sets its mode.
-fn copy_blob_to(blob: &Path, file: &OutputFile, temp: &Path) -> Result<(), CacheError> {
-    match reflink_copy::reflink_or_copy(blob, temp) {
-        Ok(_) => {}
-        Err(e) if e.kind() == ErrorKind::NotFound && !blob.exists() => {
-            return Err(CacheError::MissingBlob(file.digest));
+impl Drop for LocalStore {
+    fn drop(&mut self) {
+        if self.read_only.is_some() {
+            let _ = fs::remove_dir_all(self.write.root());
         }
-        Err(e) => return Err(CacheError::io(temp)(e)),
     }
-    let copied = fs::metadata(temp).map_err(CacheError::io(temp))?.len();
-    if copied != file.size {
-        return Err(CacheError::BlobSizeMismatch {
-            digest: file.digest,
-            expected: file.size,
-            actual: copied,
-        });
-    }
-    let mode = if file.executable { 0o755 } else { 0o644 };
-    fs::set_permissions(temp, fs::Permissions::from_mode(mode)).map_err(CacheError::io(temp))
 }
 
 impl Store for LocalStore {
@@ -202,12 +304,16 @@ impl Store for LocalStore {
     }
 
     fn contains(&self, key: &ActionKey) -> Result<bool, StoreError> {
-        let path = self.layout.action_path(key);
-        match fs::symlink_metadata(&path) {
-            Ok(_) => Ok(true),
-            Err(e) if e.kind() == ErrorKind::NotFound => Ok(false),
-            Err(e) => Err(CacheError::io(&path)(e).into()),
+        for layout in &self.read {
+            let path = layout.action_path(key);
+            match fs::symlink_metadata(&path) {
+                Ok(meta) if meta.is_file() => return Ok(true),
+                Ok(_) => {}
+                Err(e) if e.kind() == ErrorKind::NotFound => {}
+                Err(e) => return Err(CacheError::io(&path)(e).into()),
+            }
         }
+        Ok(false)
     }
 
     fn record(&self, key: &ActionKey, result: &ActionResult) -> Result<(), StoreError> {
@@ -215,7 +321,7 @@ impl Store for LocalStore {
     }
 
     fn blob_writer(&self) -> Result<Box<dyn BlobWriter>, StoreError> {
-        let writer = LocalBlobWriter::create(self.layout.clone())?;
+        let writer = LocalBlobWriter::create(self.write.clone())?;
         Ok(Box::new(writer))
     }
 

@@ -63,6 +63,32 @@ impl CacheLock {
         }
         Ok(CacheLock { _file: file })
     }
+
+    /// Locks `path` shared through a read-only descriptor, for a cache root that cannot be
+    /// written (flock works on any open file). `None` if there is no lock file to lock.
+    pub(crate) fn acquire_read_only(
+        path: &Path,
+        on_wait: &dyn Fn(),
+    ) -> Result<Option<CacheLock>, CacheError> {
+        let file = match File::open(path) {
+            Ok(file) => file,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(CacheError::io(path)(e)),
+        };
+        let lock_error = |source| CacheError::Lock {
+            path: PathBuf::from(path),
+            source,
+        };
+        match file.try_lock_shared() {
+            Ok(()) => {}
+            Err(TryLockError::WouldBlock) => {
+                on_wait();
+                file.lock_shared().map_err(lock_error)?;
+            }
+            Err(TryLockError::Error(source)) => return Err(lock_error(source)),
+        }
+        Ok(Some(CacheLock { _file: file }))
+    }
 }
 
 #[cfg(test)]

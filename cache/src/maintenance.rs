@@ -12,7 +12,7 @@ use serde::Serialize;
 
 use crate::error::CacheError;
 use crate::gc::{self, GcReport};
-use crate::layout::Layout;
+use crate::layout::{self, Layout};
 use crate::lock::{CacheLock, LockMode};
 use crate::scan;
 use crate::verify::{self, VerifyReport};
@@ -32,6 +32,14 @@ pub struct CacheStats {
     pub action_bytes: u64,
     /// `blob_bytes + action_bytes`: what `gc --max-size` compares against.
     pub total_bytes: u64,
+    /// Files of writers that are still running (builds in progress) in `tmp/`.
+    pub temp_files: u64,
+    /// Their bytes.
+    pub temp_bytes: u64,
+    /// Files of writers that died (killed builds), found in `tmp/` and removed now.
+    pub dead_temp_files_removed: u64,
+    /// Their bytes.
+    pub dead_temp_bytes_removed: u64,
 }
 
 /// What [`clean`] removed.
@@ -47,9 +55,10 @@ pub struct CleanReport {
     pub bytes_freed: u64,
 }
 
-/// Counts the entries of the cache at `root` and their sizes. A missing cache is empty.
-/// Takes no lock, so it never waits; stray files (names the layout does not allow) are not
-/// counted.
+/// Counts the entries of the cache at `root` and their sizes, and removes the temp files of
+/// writers that died (safe without the lock: nobody will finish them). A missing cache is
+/// empty. Takes no lock, so it never waits; stray files (names the layout does not allow)
+/// are not counted.
 pub fn stats(root: &Path) -> Result<CacheStats, CacheError> {
     let layout = Layout::new(root);
     let mut stats = CacheStats {
@@ -59,7 +68,24 @@ pub fn stats(root: &Path) -> Result<CacheStats, CacheError> {
         actions: 0,
         action_bytes: 0,
         total_bytes: 0,
+        temp_files: 0,
+        temp_bytes: 0,
+        dead_temp_files_removed: 0,
+        dead_temp_bytes_removed: 0,
     };
+    // On a read-only cache nothing can be removed; the dead files are then counted as temps.
+    if let Ok(removed) = layout::remove_dead_temps(layout.tmp_dir()) {
+        stats.dead_temp_files_removed = removed.files;
+        stats.dead_temp_bytes_removed = removed.bytes;
+    }
+    for entry in scan::read_dir_if_present(layout.tmp_dir())? {
+        if let Ok(meta) = entry.metadata()
+            && meta.is_file()
+        {
+            stats.temp_files += 1;
+            stats.temp_bytes += meta.len();
+        }
+    }
     for blob in scan::scan_entries(layout.cas_dir())? {
         if blob.digest.is_some() {
             stats.blobs += 1;
@@ -126,7 +152,7 @@ impl ExclusiveCache {
 
     /// Evicts the least-recently-used (oldest mtime) action results and blobs until the
     /// cache holds at most `max_size` bytes, then drops the action results that name an
-    /// evicted blob, and deletes temp files older than an hour.
+    /// evicted blob, and deletes the temp files of writers that died.
     pub fn gc(&self, max_size: u64) -> Result<GcReport, CacheError> {
         gc::collect_garbage(&self.layout, max_size)
     }

@@ -58,11 +58,17 @@ pub(crate) fn read_dir_if_present(dir: &Path) -> Result<Vec<DirEntry>, CacheErro
 }
 
 /// Describes `entry`, found in the shard directory `shard` (`None`: directly in `cas/`).
-/// Returns `None` for directories and for files that vanished.
+/// Returns `None` for shard directories and for files that vanished. A directory inside a
+/// shard sits where an entry should be: it is a stray (of length 0), for `verify` to remove.
 fn stored_file(entry: DirEntry, shard: Option<&str>) -> Option<StoredFile> {
     let meta = entry.metadata().ok()?;
     if meta.is_dir() {
-        return None;
+        return shard.map(|_| StoredFile {
+            path: entry.path(),
+            digest: None,
+            len: 0,
+            modified: meta.modified().unwrap_or(SystemTime::UNIX_EPOCH),
+        });
     }
     let name = entry.file_name().to_string_lossy().into_owned();
     let digest = shard
@@ -92,10 +98,16 @@ mod tests {
         fs::create_dir_all(dir.path().join("zz")).unwrap();
         fs::write(dir.path().join("zz").join(&hex), b"x").unwrap();
         fs::write(dir.path().join("loose"), b"x").unwrap();
+        let other = Digest::of(b"y").to_hex();
+        fs::create_dir_all(dir.path().join(&other[..2]).join(&other).join("sub")).unwrap();
 
         let mut found = scan_entries(dir.path()).unwrap();
         found.sort_by_key(|f| f.digest.is_none());
-        assert_eq!(found.len(), 4);
+        assert_eq!(
+            found.len(),
+            5,
+            "the directory in place of an entry is a stray"
+        );
         assert_eq!(found[0].digest, Some(Digest::of(b"x")));
         assert!(found[1..].iter().all(|f| f.digest.is_none()));
         assert!(scan_entries(&dir.path().join("absent")).unwrap().is_empty());

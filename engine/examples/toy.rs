@@ -13,7 +13,7 @@ use kiln_engine::graph::Graph;
 use kiln_engine::memstore::MemStore;
 use kiln_engine::report::{Event, EventSink};
 use kiln_engine::run::{Mode, RunConfig, run};
-use kiln_engine::scan::scan_dir;
+use kiln_engine::scan::{scan_dir, scan_with_snapshot};
 use kiln_engine::statcache::StatCache;
 use kiln_engine::state::StateDir;
 use kiln_engine::step::{DepValues, ExecContext, Prepared, SourceValue, Step, StepError};
@@ -36,14 +36,15 @@ impl Step for Texts {
         &[]
     }
     fn prepare(&self, _: &DepValues<'_>) -> Result<Prepared, StepError> {
-        let (tree, _) =
-            scan_dir(&self.dir, &self.cache).map_err(|e| StepError::Failed(e.to_string()))?;
+        let (tree, _, snapshot) = scan_with_snapshot(&self.dir, &self.cache, &[])
+            .map_err(|e| StepError::Failed(e.to_string()))?;
         let tree = Arc::new(tree);
         Ok(Prepared::Source(SourceValue {
             digest: tree.digest().raw(),
             tree: Some(tree.clone()),
             data: Some(Arc::new(self.dir.clone())),
             vouched: false,
+            witness: Some(Arc::new(snapshot)),
         }))
     }
     fn execute(&self, _: &DepValues<'_>, _: &ExecContext<'_>) -> Result<ActionResult, StepError> {
@@ -86,10 +87,10 @@ impl Step for WordCount {
         std::io::Write::write_all(&mut w, format!("{words}\n").as_bytes())
             .map_err(|e| StepError::Failed(e.to_string()))?;
         let out = w.commit(false)?;
-        Ok(ActionResult {
-            outputs: BTreeMap::from([("count".into(), out)]),
-            duration_ms: 0,
-        })
+        Ok(ActionResult::with_outputs(BTreeMap::from([(
+            "count".into(),
+            out,
+        )])))
     }
 }
 

@@ -22,6 +22,7 @@ pub mod statcache;
 pub mod state;
 pub mod step;
 pub mod store;
+pub mod temp_owner;
 pub mod tree;
 
 pub use action::{Action, ToolFingerprint};

@@ -16,8 +16,9 @@ use std::sync::{Arc, OnceLock};
 
 use crate::digest::{Digest, TreeDigest};
 use crate::fsutil::write_atomic;
-use crate::scan::{ScanError, ScanStats, scan_dir_skipping};
+use crate::scan::{ScanError, ScanStats, StatSnapshot, scan_dir_skipping, scan_with_snapshot};
 use crate::statcache::StatCache;
+use crate::step::SourceWitness;
 use crate::tree::Tree;
 
 /// A watcher's token for "the state of a root": equal tokens mean nothing changed between.
@@ -39,7 +40,7 @@ pub trait ChangeWatcher: Send + Sync {
 }
 
 /// The result of [`TreeScanner::scan`].
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub enum Scanned {
     /// The tree was scanned now.
     Fresh {
@@ -47,12 +48,59 @@ pub enum Scanned {
         tree: Arc<Tree>,
         /// Counters.
         stats: ScanStats,
+        /// For checking later that the tree did not change after the scan.
+        witness: Arc<TreeWitness>,
     },
     /// The watcher vouched that nothing changed since the last scan; no file was touched.
     Unchanged {
         /// The digest recorded by that scan.
         digest: TreeDigest,
+        /// For checking later that the tree did not change after the scan.
+        witness: Arc<TreeWitness>,
     },
+}
+
+/// What a scan leaves behind to show later that a tree did not change after it: the
+/// watcher's stamp (one query to check), and the stat of every entry when the tree was
+/// walked (a walk without reading contents, for when the watcher cannot answer).
+pub struct TreeWitness {
+    root: PathBuf,
+    skip: Vec<String>,
+    /// The stamp the tree had at (or before) the scan, and the watcher to ask.
+    stamp: Option<(WatchStamp, Arc<dyn ChangeWatcher>)>,
+    /// The stats the scan saw; `None` when the watcher vouched and nothing was walked.
+    snapshot: Option<StatSnapshot>,
+    /// The digest the scan gave.
+    digest: TreeDigest,
+    /// For the last resort: a rescan through the stat cache.
+    stat_cache: Option<Arc<StatCache>>,
+}
+
+impl SourceWitness for TreeWitness {
+    fn check_unchanged(&self) -> Result<(), String> {
+        if let Some((stamp, watcher)) = &self.stamp
+            && watcher.query(&self.root) == Some(*stamp)
+        {
+            return Ok(());
+        }
+        if let Some(snapshot) = &self.snapshot {
+            return snapshot.check_unchanged().map_err(|e| e.to_string());
+        }
+        // The watcher vouched before the build but cannot answer now (it restarted, say):
+        // fall back to the digest, through the stat cache.
+        let skip: Vec<&str> = self.skip.iter().map(String::as_str).collect();
+        let fallback = StatCache::empty(Path::new("/nonexistent/kiln-stat-cache"));
+        let cache = self.stat_cache.as_deref().unwrap_or(&fallback);
+        let (tree, _) = scan_dir_skipping(&self.root, cache, &skip).map_err(|e| e.to_string())?;
+        if tree.digest() == self.digest {
+            Ok(())
+        } else {
+            Err(format!(
+                "{} changed during the build; build again",
+                self.root.display()
+            ))
+        }
+    }
 }
 
 impl Scanned {
@@ -68,7 +116,14 @@ impl Scanned {
     pub fn digest(&self) -> TreeDigest {
         match self {
             Scanned::Fresh { tree, .. } => tree.digest(),
-            Scanned::Unchanged { digest } => *digest,
+            Scanned::Unchanged { digest, .. } => *digest,
+        }
+    }
+
+    /// The evidence for checking later that the tree did not change.
+    pub fn witness(&self) -> Arc<TreeWitness> {
+        match self {
+            Scanned::Fresh { witness, .. } | Scanned::Unchanged { witness, .. } => witness.clone(),
         }
     }
 }
@@ -85,7 +140,7 @@ struct Memo {
 /// the (lazily loaded) stat cache.
 pub struct TreeScanner {
     stat_cache_file: PathBuf,
-    stat_cache: OnceLock<StatCache>,
+    stat_cache: OnceLock<Arc<StatCache>>,
     memo_dir: PathBuf,
     watcher: Option<Arc<dyn ChangeWatcher>>,
     /// Whether memo files may be written (false for plans, which write nothing).
@@ -113,8 +168,12 @@ impl TreeScanner {
 
     /// The stat cache, loaded on first use.
     pub fn stat_cache(&self) -> &StatCache {
+        self.shared_stat_cache()
+    }
+
+    fn shared_stat_cache(&self) -> &Arc<StatCache> {
         self.stat_cache
-            .get_or_init(|| StatCache::load(&self.stat_cache_file))
+            .get_or_init(|| Arc::new(StatCache::load(&self.stat_cache_file)))
     }
 
     /// Saves the stat cache if it was loaded and learned something.
@@ -136,7 +195,18 @@ impl TreeScanner {
             && m.skip.iter().map(String::as_str).eq(skip.iter().copied())
             && w.query(root) == Some(m.stamp)
         {
-            return Ok(Scanned::Unchanged { digest: m.digest });
+            let witness = TreeWitness {
+                root: root.to_path_buf(),
+                skip: skip.iter().map(|s| s.to_string()).collect(),
+                stamp: Some((m.stamp, w.clone())),
+                snapshot: None,
+                digest: m.digest,
+                stat_cache: Some(self.shared_stat_cache().clone()),
+            };
+            return Ok(Scanned::Unchanged {
+                digest: m.digest,
+                witness: Arc::new(witness),
+            });
         }
         // The stamp must be taken before the scan starts: a change during the scan then
         // moves the watcher past it, and the next build scans again.
@@ -144,8 +214,18 @@ impl TreeScanner {
             (Some(w), true) => w.watch(root),
             _ => None,
         };
-        let (tree, stats) = scan_dir_skipping(root, self.stat_cache(), skip)?;
+        let (tree, stats, snapshot) = scan_with_snapshot(root, self.stat_cache(), skip)?;
         let tree = Arc::new(tree);
+        let witness = Arc::new(TreeWitness {
+            root: root.to_path_buf(),
+            skip: skip.iter().map(|s| s.to_string()).collect(),
+            stamp: stamp
+                .filter(|_| stats.external_links == 0)
+                .zip(self.watcher.clone()),
+            snapshot: Some(snapshot),
+            digest: tree.digest(),
+            stat_cache: None,
+        });
         if let Some(stamp) = stamp.filter(|_| stats.external_links == 0) {
             let new = Memo {
                 root: root.to_path_buf(),
@@ -159,7 +239,11 @@ impl TreeScanner {
                 let _ = write_atomic(&memo_file, &bytes);
             }
         }
-        Ok(Scanned::Fresh { tree, stats })
+        Ok(Scanned::Fresh {
+            tree,
+            stats,
+            witness,
+        })
     }
 
     fn memo_file(&self, root: &Path, skip: &[&str]) -> PathBuf {
@@ -227,7 +311,7 @@ mod tests {
         // which shows that no file was looked at.
         std::fs::write(root.join("a"), b"2").unwrap();
         let second = s.scan(&root, &[]).unwrap();
-        assert!(matches!(second, Scanned::Unchanged { digest } if digest == first.digest()));
+        assert!(matches!(second, Scanned::Unchanged { digest, .. } if digest == first.digest()));
         w.bump();
         let third = s.scan(&root, &[]).unwrap();
         assert!(matches!(third, Scanned::Fresh { .. }));

@@ -35,6 +35,16 @@ impl MemStore {
     pub fn blob(&self, d: &BlobDigest) -> Option<Vec<u8>> {
         self.blobs.lock().ok()?.get(d).cloned()
     }
+
+    /// Flips the first byte of a blob in place, as disk damage would (same size).
+    pub fn damage(&self, d: &BlobDigest) {
+        if let Ok(mut blobs) = self.blobs.lock()
+            && let Some(bytes) = blobs.get_mut(d)
+            && let Some(first) = bytes.first_mut()
+        {
+            *first ^= 0xff;
+        }
+    }
 }
 
 fn poisoned() -> StoreError {
@@ -44,12 +54,21 @@ fn poisoned() -> StoreError {
 impl Store for MemStore {
     fn lookup(&self, key: &ActionKey) -> Result<Option<ActionResult>, StoreError> {
         self.lookups.fetch_add(1, Ordering::Relaxed);
-        Ok(self
-            .actions
-            .lock()
-            .map_err(|_| poisoned())?
-            .get(key)
-            .cloned())
+        let mut actions = self.actions.lock().map_err(|_| poisoned())?;
+        let Some(found) = actions.get(key).cloned() else {
+            return Ok(None);
+        };
+        let blobs = self.blobs.lock().map_err(|_| poisoned())?;
+        if found
+            .outputs
+            .values()
+            .all(|o| blobs.contains_key(&o.digest))
+        {
+            return Ok(Some(found));
+        }
+        // Like the disk store: an entry naming a missing blob is dropped as a miss.
+        actions.remove(key);
+        Ok(None)
     }
 
     fn contains(&self, key: &ActionKey) -> Result<bool, StoreError> {
@@ -89,6 +108,16 @@ impl Store for MemStore {
         let bytes = self
             .blob(&file.digest)
             .ok_or(StoreError::MissingBlob(file.digest))?;
+        if BlobDigest::of_bytes(&bytes) != file.digest {
+            self.blobs
+                .lock()
+                .map_err(|_| poisoned())?
+                .remove(&file.digest);
+            return Err(StoreError::Damaged {
+                digest: file.digest,
+                path: dest.to_path_buf(),
+            });
+        }
         crate::fsutil::write_atomic(dest, &bytes).map_err(|source| StoreError::Io {
             path: dest.to_path_buf(),
             source,

@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use crate::digest::{ActionKey, Digest};
+use crate::digest::{ActionKey, BlobDigest, Digest};
 use crate::explain::Reason;
 
 /// How a step ended.
@@ -92,8 +92,19 @@ pub enum Event<'a> {
         /// Its kind.
         kind: &'a str,
     },
+    /// An action missed the cache and is about to execute (after its inputs were prepared).
+    Executing {
+        /// The step's id.
+        id: &'a str,
+    },
     /// A step ended.
     Finished(&'a StepReport),
+    /// The store found a damaged blob and removed it; the steps that produced it are
+    /// forgotten and the graph runs once more.
+    Damaged {
+        /// The blob.
+        digest: BlobDigest,
+    },
 }
 
 /// Receives events from worker threads.

@@ -11,17 +11,26 @@
 //!
 //! Early cutoff needs no code: a dependent's key is made of its dependencies' output
 //! digests, so a re-run that produced identical bytes leaves it unchanged.
+//!
+//! Two checks keep wrong bytes out of the cache. After an action ran, and before its result
+//! is recorded, every source it depends on is checked against the evidence its scan left
+//! (a [`crate::step::SourceWitness`]): a source edited during the action fails the step, and
+//! nothing is recorded. And the store verifies every blob it copies out, for a dependent or
+//! for the user: a damaged blob is deleted and reported as [`StoreError::Damaged`]; the run
+//! then forgets the steps that produced it and runs the graph once more, so they are rebuilt
+//! instead of the damage spreading into results that would be hashed as correct.
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::Instant;
 
+use crate::digest::BlobDigest;
 use crate::explain::{Reason, action_changes, tree_changes};
 use crate::graph::Graph;
 use crate::report::{Event, EventSink, RunReport, StepReport, StepStatus};
 use crate::state::{MaterializedFile, StateDir, StepState};
 use crate::step::{DepValues, ExecContext, Prepared, SourceValue, Step, StepError, Value};
-use crate::store::{ActionResult, Store};
+use crate::store::{ActionResult, Store, StoreError};
 
 /// Whether to execute actions.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -49,6 +58,8 @@ pub struct RunConfig<'a> {
 struct Outcome {
     report: StepReport,
     value: Option<Arc<Value>>,
+    /// A blob the store found damaged while this step read it.
+    damaged: Option<BlobDigest>,
 }
 
 struct Sched {
@@ -59,7 +70,37 @@ struct Sched {
 }
 
 /// Runs `graph`. Step failures are reported in the result, never as `Err`.
+///
+/// A build in which the store found a damaged blob is run once more, after forgetting the
+/// state of every step whose last result named that blob (the store has deleted it, so those
+/// steps are rebuilt rather than taken as up to date).
 pub fn run(graph: &Graph, cfg: &RunConfig<'_>) -> RunReport {
+    let (report, damaged) = run_once(graph, cfg);
+    if cfg.mode != Mode::Build || damaged.is_empty() {
+        return report;
+    }
+    for digest in &damaged {
+        cfg.events.event(Event::Damaged { digest: *digest });
+    }
+    forget_producers(graph, cfg, &damaged);
+    run_once(graph, cfg).0
+}
+
+/// Clears the state of every step whose last result names one of `damaged`.
+fn forget_producers(graph: &Graph, cfg: &RunConfig<'_>, damaged: &[BlobDigest]) {
+    for step in &graph.steps {
+        let prev = cfg.state.load(step.id());
+        let names_damaged = prev
+            .result
+            .as_ref()
+            .is_some_and(|r| r.outputs.values().any(|o| damaged.contains(&o.digest)));
+        if names_damaged {
+            let _ = cfg.state.save(step.id(), &prev, &StepState::default());
+        }
+    }
+}
+
+fn run_once(graph: &Graph, cfg: &RunConfig<'_>) -> (RunReport, Vec<BlobDigest>) {
     let n = graph.steps.len();
     let waiting_on: Vec<usize> = graph.deps.iter().map(Vec::len).collect();
     let ready = graph
@@ -81,12 +122,17 @@ pub fn run(graph: &Graph, cfg: &RunConfig<'_>) -> RunReport {
         }
     });
     let mut sched = sched.into_inner().unwrap_or_else(|e| e.into_inner());
-    let steps = graph
-        .order
-        .iter()
-        .filter_map(|&i| sched.outcomes[i].take().map(|o| o.report))
-        .collect();
-    RunReport { steps }
+    let mut damaged = Vec::new();
+    let mut steps = Vec::with_capacity(n);
+    for &i in &graph.order {
+        if let Some(o) = sched.outcomes[i].take() {
+            damaged.extend(o.damaged);
+            steps.push(o.report);
+        }
+    }
+    damaged.sort();
+    damaged.dedup();
+    (RunReport { steps }, damaged)
 }
 
 fn worker(graph: &Graph, cfg: &RunConfig<'_>, sched: &Mutex<Sched>, wake: &Condvar) {
@@ -142,8 +188,9 @@ fn evaluate(graph: &Graph, i: usize, deps: &[(usize, DepOutcome)], cfg: &RunConf
         reason: Reason::NotEvaluated(String::new()),
         duration: Default::default(),
     };
+    let mut damaged = None;
     let value = match collect_deps(graph, deps, cfg.mode) {
-        Ok(values) => decide(step.as_ref(), &values, cfg, &mut report),
+        Ok(values) => decide(step.as_ref(), &values, cfg, &mut report, &mut damaged),
         Err((status, why)) => {
             report.status = status;
             report.reason = Reason::NotEvaluated(why);
@@ -152,7 +199,11 @@ fn evaluate(graph: &Graph, i: usize, deps: &[(usize, DepOutcome)], cfg: &RunConf
     };
     report.duration = start.elapsed();
     cfg.events.event(Event::Finished(&report));
-    Outcome { report, value }
+    Outcome {
+        report,
+        value,
+        damaged,
+    }
 }
 
 /// The dependencies' values, or why the step cannot be evaluated.
@@ -203,6 +254,7 @@ fn decide(
     deps: &DepValues<'_>,
     cfg: &RunConfig<'_>,
     report: &mut StepReport,
+    damaged: &mut Option<BlobDigest>,
 ) -> Option<Arc<Value>> {
     let prev = cfg.state.load(step.id());
     match step.prepare(deps) {
@@ -214,8 +266,17 @@ fn decide(
         Ok(Prepared::Action(action)) => {
             let key = action.key();
             report.key = Some(key);
-            let result = action_step(step, deps, &action, &prev, cfg, report)?;
-            Some(Arc::new(Value::Action { key, result }))
+            match action_step(step, deps, &action, &prev, cfg, report) {
+                Ok(Some(result)) => Some(Arc::new(Value::Action { key, result })),
+                Ok(None) => None,
+                Err(e) => {
+                    if let StepError::Store(StoreError::Damaged { digest, .. }) = &e {
+                        *damaged = Some(*digest);
+                    }
+                    fail(report, e);
+                    None
+                }
+            }
         }
     }
 }
@@ -261,6 +322,8 @@ fn source(
     Value::Source(sv)
 }
 
+/// The decision for an action step: its result, `None` for a plan's "not cached" (recorded
+/// in `report`), or the step's failure (not yet in `report`).
 fn action_step(
     step: &dyn Step,
     deps: &DepValues<'_>,
@@ -268,7 +331,7 @@ fn action_step(
     prev: &StepState,
     cfg: &RunConfig<'_>,
     report: &mut StepReport,
-) -> Option<ActionResult> {
+) -> Result<Option<ActionResult>, StepError> {
     let key = action.key();
     let changes = match &prev.action {
         Some(old) => action_changes(old, action),
@@ -280,22 +343,15 @@ fn action_step(
     {
         report.status = StepStatus::UpToDate;
         report.reason = Reason::UpToDate;
-        return Some(result.clone());
+        return Ok(Some(result.clone()));
     }
     // 4. Cached.
     let found = match cfg.mode {
-        Mode::Plan => match cfg.store.contains(&key) {
-            Ok(true) => cfg.store.lookup(&key),
-            other => other.map(|_| None),
+        Mode::Plan => match cfg.store.contains(&key)? {
+            true => cfg.store.lookup(&key)?,
+            false => None,
         },
-        Mode::Build => cfg.store.lookup(&key),
-    };
-    let found = match found {
-        Ok(f) => f,
-        Err(e) => {
-            fail(report, e.into());
-            return None;
-        }
+        Mode::Build => cfg.store.lookup(&key)?,
     };
     let (result, status, reason) = match (found, cfg.mode) {
         (Some(r), _) => (r, StepStatus::Cached, Reason::FoundInCache { changes }),
@@ -305,32 +361,23 @@ fn action_step(
                 first_build: prev.action.is_none(),
                 changes,
             };
-            return None;
+            return Ok(None);
         }
-        (None, Mode::Build) => match execute(step, deps, key, cfg) {
-            Ok(r) => (
-                r,
-                StepStatus::Ran,
-                Reason::NotCached {
-                    first_build: prev.action.is_none(),
-                    changes,
-                },
-            ),
-            Err(e) => {
-                fail(report, e);
-                return None;
-            }
-        },
+        (None, Mode::Build) => (
+            execute(step, deps, key, cfg)?,
+            StepStatus::Ran,
+            Reason::NotCached {
+                first_build: prev.action.is_none(),
+                changes,
+            },
+        ),
     };
     report.reason = reason;
-    if cfg.mode == Mode::Build
-        && let Err(e) = finish_build(step, action, &result, prev, cfg)
-    {
-        fail(report, e);
-        return None;
+    if cfg.mode == Mode::Build {
+        finish_build(step, action, &result, prev, cfg)?;
     }
     report.status = status;
-    Some(result)
+    Ok(Some(result))
 }
 
 fn execute(
@@ -343,9 +390,52 @@ fn execute(
         store: cfg.store,
         jobs: cfg.jobs,
     };
-    let result = step.execute(deps, &ctx)?;
+    cfg.events.event(Event::Executing { id: step.id() });
+    let mut result = step.execute(deps, &ctx)?;
+    if !step.verifies_its_sources() {
+        check_sources_unchanged(deps)?;
+    }
+    result.inputs = input_blobs(deps);
     cfg.store.record(&key, &result)?;
     Ok(result)
+}
+
+/// Fails if a source the action depends on changed since it was hashed (in sorted order of
+/// dependency ids, so the message is the same every time).
+fn check_sources_unchanged(deps: &DepValues<'_>) -> Result<(), StepError> {
+    let mut ids: Vec<&&str> = deps.values.keys().collect();
+    ids.sort();
+    for id in ids {
+        if let Value::Source(SourceValue {
+            witness: Some(w), ..
+        }) = deps.values[*id].as_ref()
+        {
+            w.check_unchanged().map_err(|why| {
+                StepError::Failed(format!(
+                    "{why}; nothing was cached (`{id}` must not change while it is being built)"
+                ))
+            })?;
+        }
+    }
+    Ok(())
+}
+
+/// The blobs of the dependencies' action results: what the action may have read from the
+/// store. Recorded with the result so that `verify` can drop results built from a blob that
+/// turns out to be damaged.
+fn input_blobs(deps: &DepValues<'_>) -> Vec<BlobDigest> {
+    let mut blobs: Vec<BlobDigest> = deps
+        .values
+        .values()
+        .filter_map(|v| match v.as_ref() {
+            Value::Action { result, .. } => Some(result.outputs.values().map(|o| o.digest)),
+            Value::Source(_) => None,
+        })
+        .flatten()
+        .collect();
+    blobs.sort();
+    blobs.dedup();
+    blobs
 }
 
 fn outputs_intact(step: &dyn Step, result: &ActionResult, prev: &StepState) -> bool {

@@ -1,13 +1,16 @@
 //! Building a [`Tree`] from a directory on disk, hashing through the [`StatCache`].
 //!
 //! The walk never follows symlinks. Regular files are hashed in parallel (rayon), large ones
-//! memory-mapped and hashed with BLAKE3's own multithreading, exactly as `b3sum` does.
-//! Files whose stat matches the stat cache are not read at all. Files with more than one link
+//! with BLAKE3's own multithreading over a double-buffered read (see [`hash_file`] for why
+//! they are not memory-mapped). Files whose stat matches the stat cache are not read at all.
+//! A scan can also return a [`StatSnapshot`], the stat of every entry, so that a step that read
+//! the tree's files can check afterwards that nothing changed meanwhile. Files with more than one link
 //! inside the tree become a hard-link group (see [`crate::tree`]). Device nodes, sockets and
 //! FIFOs are an error naming the path: kiln's artifacts cannot hold them reproducibly.
 
 use std::collections::HashMap;
 use std::fs::Metadata;
+use std::io::Read;
 use std::os::unix::fs::{FileTypeExt, MetadataExt};
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
@@ -18,8 +21,10 @@ use crate::digest::BlobDigest;
 use crate::statcache::{StatCache, StatKey};
 use crate::tree::{EntryKind, Tree, TreeEntry, TreeError};
 
-/// Files at least this large are memory-mapped and hashed with several threads.
-const MMAP_THRESHOLD: u64 = 1 << 20;
+/// Files at least this large are hashed with several threads.
+const PARALLEL_THRESHOLD: u64 = 1 << 20;
+/// The size of each of the two buffers a large file is read through.
+const READ_CHUNK: usize = 4 << 20;
 
 /// Why a directory could not be turned into a tree.
 #[derive(Debug, thiserror::Error)]
@@ -41,6 +46,16 @@ pub enum ScanError {
         path: PathBuf,
         /// What it is (`character device`, `socket`, ...).
         kind: &'static str,
+    },
+    /// A file changed while it was being read.
+    #[error(
+        "{path} changed during the build ({detail}); build again once it is no longer being written"
+    )]
+    Changed {
+        /// The file.
+        path: PathBuf,
+        /// What was seen.
+        detail: String,
     },
     /// A path that is not valid UTF-8.
     #[error("{0} has a name that is not valid UTF-8; rename it")]
@@ -84,14 +99,16 @@ pub fn scan_dir_skipping(
     cache: &StatCache,
     skip: &[&str],
 ) -> Result<(Tree, ScanStats), ScanError> {
-    let meta = std::fs::metadata(root).map_err(|source| ScanError::Io {
-        path: root.to_path_buf(),
-        source,
-    })?;
-    if !meta.is_dir() {
-        return Err(ScanError::NotADirectory(root.to_path_buf()));
-    }
-    let found = walk(root, skip)?;
+    scan_with_snapshot(root, cache, skip).map(|(tree, stats, _)| (tree, stats))
+}
+
+/// Like [`scan_dir_skipping`], also returning the stat of every entry as the walk saw it.
+pub fn scan_with_snapshot(
+    root: &Path,
+    cache: &StatCache,
+    skip: &[&str],
+) -> Result<(Tree, ScanStats, StatSnapshot), ScanError> {
+    let found = walk_root(root, skip)?;
     let digests = hash_files(root, &found, cache)?;
     let mut stats = ScanStats {
         entries: found.len(),
@@ -107,7 +124,87 @@ pub fn scan_dir_skipping(
         });
     }
     stats.external_links = count_external_links(&found);
-    Ok((Tree::new(entries)?, stats))
+    let snapshot = StatSnapshot::of(root, skip, &found);
+    Ok((Tree::new(entries)?, stats, snapshot))
+}
+
+/// The stat of every entry of a tree at one moment (path, dev, inode, size, mtime, ctime).
+///
+/// Two snapshots are equal only if no entry was added, removed, replaced or written between
+/// them: every write moves ctime, which no tool can set back. So a step that read a tree's
+/// files between a scan and [`StatSnapshot::check_unchanged`] read exactly the scanned
+/// content, even if a file was edited and then restored meanwhile.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StatSnapshot {
+    root: PathBuf,
+    skip: Vec<String>,
+    entries: Vec<(String, StatKey)>,
+}
+
+impl StatSnapshot {
+    fn of(root: &Path, skip: &[&str], found: &[Found]) -> StatSnapshot {
+        StatSnapshot {
+            root: root.to_path_buf(),
+            skip: skip.iter().map(|s| s.to_string()).collect(),
+            entries: found
+                .iter()
+                .map(|f| (f.rel.clone(), StatKey::of(&f.meta)))
+                .collect(),
+        }
+    }
+
+    /// Walks the tree again (stats only, no contents) and fails naming the first entry that
+    /// differs from the snapshot.
+    pub fn check_unchanged(&self) -> Result<(), ScanError> {
+        let skip: Vec<&str> = self.skip.iter().map(String::as_str).collect();
+        let changed = |rel: &str, detail: &str| ScanError::Changed {
+            path: self.root.join(rel),
+            detail: detail.to_string(),
+        };
+        let now = walk_root(&self.root, &skip).map_err(|e| match e {
+            ScanError::Io { path, .. } => ScanError::Changed {
+                path,
+                detail: "it can no longer be read".into(),
+            },
+            other => other,
+        })?;
+        let mut before = self.entries.iter();
+        for f in &now {
+            match before.next() {
+                Some((rel, key)) if *rel == f.rel => {
+                    if *key != StatKey::of(&f.meta) {
+                        return Err(changed(rel, "it was modified"));
+                    }
+                }
+                Some((rel, _)) if rel.as_bytes() < f.rel.as_bytes() => {
+                    return Err(changed(rel, "it was removed"));
+                }
+                _ => return Err(changed(&f.rel, "it was added")),
+            }
+        }
+        match before.next() {
+            Some((rel, _)) => Err(changed(rel, "it was removed")),
+            None => Ok(()),
+        }
+    }
+}
+
+impl crate::step::SourceWitness for StatSnapshot {
+    fn check_unchanged(&self) -> Result<(), String> {
+        StatSnapshot::check_unchanged(self).map_err(|e| e.to_string())
+    }
+}
+
+/// Lists `root`, which must be a directory.
+fn walk_root(root: &Path, skip: &[&str]) -> Result<Vec<Found>, ScanError> {
+    let meta = std::fs::metadata(root).map_err(|source| ScanError::Io {
+        path: root.to_path_buf(),
+        source,
+    })?;
+    if !meta.is_dir() {
+        return Err(ScanError::NotADirectory(root.to_path_buf()));
+    }
+    walk(root, skip)
 }
 
 /// Lists everything under `root`, sorted bytewise by relative path.
@@ -241,26 +338,107 @@ fn hash_files(
             if let Some(d) = cache.lookup(&path, &key) {
                 return Ok(Some((d, false)));
             }
-            let d = hash_file(&path, f.meta.len()).map_err(|source| ScanError::Io {
-                path: path.clone(),
-                source,
-            })?;
+            let d = hash_file(&path, f.meta.len()).map_err(|e| e.into_scan_error(&path))?;
             cache.insert(&path, key, d);
             Ok(Some((d, true)))
         })
         .collect()
 }
 
-/// The BLAKE3 digest of one file's content.
-pub fn hash_file(path: &Path, size: u64) -> std::io::Result<BlobDigest> {
+/// Why [`hash_file`] failed.
+#[derive(Debug, thiserror::Error)]
+pub enum HashError {
+    /// The file could not be opened or read.
+    #[error("{0}")]
+    Io(#[from] std::io::Error),
+    /// The file did not have the size it was stat'ed with: it changed while being read.
+    #[error("expected {expected} bytes, read {read}")]
+    Changed {
+        /// The size it had when stat'ed.
+        expected: u64,
+        /// The bytes actually read.
+        read: u64,
+    },
+}
+
+impl HashError {
+    /// The scan error for `path`.
+    pub fn into_scan_error(self, path: &Path) -> ScanError {
+        match self {
+            HashError::Io(source) => ScanError::Io {
+                path: path.to_path_buf(),
+                source,
+            },
+            HashError::Changed { .. } => ScanError::Changed {
+                path: path.to_path_buf(),
+                detail: self.to_string(),
+            },
+        }
+    }
+}
+
+/// The BLAKE3 digest of one file's content, which must be `size` bytes long.
+///
+/// Files are read, never memory-mapped: a mapped file truncated by someone else while it is
+/// hashed raises SIGBUS, which kills the process with no message (and cannot be caught
+/// soundly in Rust). Large files are instead read through two buffers, one filling while
+/// BLAKE3 hashes the other on all cores, which keeps up with `b3sum`'s mmap (see
+/// BENCHMARKS.md). A file that turns out shorter or longer than `size` changed while it was
+/// read: that is [`HashError::Changed`], not a digest of whatever was there.
+pub fn hash_file(path: &Path, size: u64) -> Result<BlobDigest, HashError> {
+    let mut file = std::fs::File::open(path)?;
     let mut hasher = blake3::Hasher::new();
-    if size >= MMAP_THRESHOLD {
-        hasher.update_mmap_rayon(path)?;
+    let read = if size >= PARALLEL_THRESHOLD {
+        hash_parallel(&mut file, &mut hasher)?
     } else {
-        let mut f = std::fs::File::open(path)?;
-        std::io::copy(&mut f, &mut hasher)?;
+        std::io::copy(&mut file, &mut hasher)?
+    };
+    if read != size {
+        return Err(HashError::Changed {
+            expected: size,
+            read,
+        });
     }
     Ok(BlobDigest::from_raw(hasher.finalize().into()))
+}
+
+/// Hashes the rest of `file`, reading the next chunk while the current one is hashed.
+/// Returns the number of bytes hashed.
+pub fn hash_parallel(
+    file: &mut std::fs::File,
+    hasher: &mut blake3::Hasher,
+) -> std::io::Result<u64> {
+    let mut current = vec![0u8; READ_CHUNK];
+    let mut next = vec![0u8; READ_CHUNK];
+    let mut filled = read_full(file, &mut current)?;
+    let mut total = 0u64;
+    while filled > 0 {
+        let chunk = &current[..filled];
+        let (_, read) = rayon::join(
+            || {
+                hasher.update_rayon(chunk);
+            },
+            || read_full(file, &mut next),
+        );
+        total += filled as u64;
+        filled = read?;
+        std::mem::swap(&mut current, &mut next);
+    }
+    Ok(total)
+}
+
+/// Reads until `buf` is full or the file ends; returns the bytes read.
+fn read_full(file: &mut std::fs::File, buf: &mut [u8]) -> std::io::Result<usize> {
+    let mut filled = 0;
+    while filled < buf.len() {
+        match file.read(&mut buf[filled..]) {
+            Ok(0) => break,
+            Ok(n) => filled += n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(filled)
 }
 
 fn entry_kind(

@@ -16,6 +16,15 @@ use crate::digest::{ActionKey, Digest};
 use crate::store::{ActionResult, Store, StoreError};
 use crate::tree::Tree;
 
+/// Evidence, taken when a source was hashed, that lets the engine check after an action has
+/// read the source that it did not change meanwhile. What an action stores must be what was
+/// hashed: otherwise an edit during a build would be cached under the old content's key.
+pub trait SourceWitness: Send + Sync {
+    /// `Ok` if nothing under the source changed since it was hashed; otherwise a message
+    /// naming what changed.
+    fn check_unchanged(&self) -> Result<(), String>;
+}
+
 /// A value computed directly by a step (not cached).
 #[derive(Clone)]
 pub struct SourceValue {
@@ -27,6 +36,9 @@ pub struct SourceValue {
     pub data: Option<Arc<dyn Any + Send + Sync>>,
     /// The digest was vouched for by a change watcher, without reading the source.
     pub vouched: bool,
+    /// How to check, after an action read the source, that it did not change meanwhile;
+    /// `None` for sources that cannot change (immutable checkouts, bytes held in memory).
+    pub witness: Option<Arc<dyn SourceWitness>>,
 }
 
 impl SourceValue {
@@ -37,6 +49,7 @@ impl SourceValue {
             tree: None,
             data: None,
             vouched: false,
+            witness: None,
         }
     }
 }
@@ -165,5 +178,11 @@ pub trait Step: Send + Sync {
     /// Outputs to copy into the user's tree. None by default.
     fn materialize(&self) -> Vec<Materialize> {
         Vec::new()
+    }
+    /// Whether `execute` itself checks every byte it reads from its source dependencies
+    /// against their digests (as the initrd writer does), so that the engine need not check
+    /// their [`SourceWitness`]es afterwards. False by default.
+    fn verifies_its_sources(&self) -> bool {
+        false
     }
 }

@@ -26,15 +26,28 @@ pub struct OutputFile {
 }
 
 /// What an action produced.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct ActionResult {
     /// Named output files.
     pub outputs: BTreeMap<String, OutputFile>,
     /// How long the action ran, in milliseconds (informational; not part of any digest).
     pub duration_ms: u64,
+    /// The blobs of the dependencies' results, which the action may have read: set by the
+    /// engine when it records the result, so that dropping a damaged blob can also drop what
+    /// was built from it. Not part of any digest.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub inputs: Vec<BlobDigest>,
 }
 
 impl ActionResult {
+    /// A result with these outputs (duration and inputs are filled in by the engine).
+    pub fn with_outputs(outputs: BTreeMap<String, OutputFile>) -> Self {
+        ActionResult {
+            outputs,
+            ..ActionResult::default()
+        }
+    }
+
     /// The digest of the outputs alone (names, digests, sizes, exec bits), which downstream
     /// actions take as their input. Because it ignores duration, a re-run that produces the
     /// same bytes yields the same digest: that is early cutoff.
@@ -65,6 +78,17 @@ pub enum StoreError {
     /// A blob that an action result names is not in the store.
     #[error("blob {0} is missing from the cache")]
     MissingBlob(BlobDigest),
+    /// A blob's bytes do not hash to its digest (a damaged cache); the store removed it.
+    #[error(
+        "blob {digest} in the cache was damaged: its content no longer matches its digest; \
+         it was removed ({path})"
+    )]
+    Damaged {
+        /// The blob.
+        digest: BlobDigest,
+        /// Where it was.
+        path: PathBuf,
+    },
     /// Anything else, described.
     #[error("{0}")]
     Other(String),
@@ -106,7 +130,9 @@ pub trait Store: Send + Sync {
         w.commit(executable)
     }
 
-    /// Writes the blob `file` to `dest` (copy or reflink, never a hard link) atomically:
-    /// a temporary file beside `dest`, then a rename.
+    /// Writes the blob `file` to `dest` (copied, never hard-linked) atomically: a temporary
+    /// file beside `dest`, then a rename. The bytes are hashed on the way; a blob that does
+    /// not match its digest is removed from the store and reported as
+    /// [`StoreError::Damaged`], and `dest` is left as it was.
     fn materialize(&self, file: &OutputFile, dest: &Path) -> Result<(), StoreError>;
 }

@@ -100,10 +100,10 @@ impl Step for TestStep {
         let mut w = ctx.store.blob_writer()?;
         std::io::Write::write_all(&mut w, &bytes).unwrap();
         let out = w.commit(false)?;
-        Ok(ActionResult {
-            outputs: BTreeMap::from([("out".to_string(), out)]),
-            duration_ms: 0,
-        })
+        Ok(ActionResult::with_outputs(BTreeMap::from([(
+            "out".to_string(),
+            out,
+        )])))
     }
     fn materialize(&self) -> Vec<Materialize> {
         self.dest

@@ -106,29 +106,29 @@ impl Diagnostic {
     pub fn render(&self) -> String {
         let digits = self.pos.map_or(1, |p| p.line.to_string().len());
         let pad = " ".repeat(digits + 1);
-        let mut out = format!("error: {}\n", self.message);
+        let mut out = format!("error: {}\n", shorten(&self.message));
         match self.pos {
             Some(p) => out.push_str(&format!("{pad}--> {}:{p}\n", self.file.display())),
             None => out.push_str(&format!("{pad}--> {}\n", self.file.display())),
         }
         if let (Some(p), Some(line)) = (self.pos, &self.source_line) {
+            let (shown, at) = window(line, (p.column as usize).saturating_sub(1));
             out.push_str(&format!("{pad} |\n"));
-            out.push_str(&format!(" {} | {line}\n", p.line));
-            out.push_str(&format!("{pad} | {}\n", self.marker(p, line)));
+            out.push_str(&format!(" {} | {shown}\n", p.line));
+            out.push_str(&format!("{pad} | {}\n", self.marker(at, &shown)));
         }
         for note in &self.notes {
-            out.push_str(&format!("{pad} = note: {note}\n"));
+            out.push_str(&format!("{pad} = note: {}\n", shorten(note)));
         }
         if let Some(help) = &self.help {
-            out.push_str(&format!("{pad} = help: {help}\n"));
+            out.push_str(&format!("{pad} = help: {}\n", shorten(help)));
         }
         out
     }
 
-    /// The `^^^` line under the source line; tabs before the column are
-    /// copied so the marker lines up however the terminal expands them.
-    fn marker(&self, p: Pos, line: &str) -> String {
-        let before = (p.column as usize).saturating_sub(1);
+    /// The `^^^` line under the source line, starting at character `before`; tabs before
+    /// it are copied so the marker lines up however the terminal expands them.
+    fn marker(&self, before: usize, line: &str) -> String {
         let mut m: String = line
             .chars()
             .chain(std::iter::repeat(' '))
@@ -142,12 +142,87 @@ impl Diagnostic {
     }
 }
 
+/// The longest source line shown whole; longer lines are cut around the column (a 300 MiB
+/// line must not become a 300 MiB message).
+const MAX_SHOWN_CHARS: usize = 120;
+/// How many characters before the column a cut line keeps.
+const SHOWN_BEFORE: usize = 40;
+/// The longest message, note or help shown whole; longer ones lose their middle.
+const MAX_MESSAGE_CHARS: usize = 600;
+
+/// `line` as shown under a diagnostic, and the 0-based character column of `column` in it:
+/// the whole line if it is short, else a window around the column with `…` where cut.
+fn window(line: &str, column: usize) -> (String, usize) {
+    let len = line.chars().count();
+    if len <= MAX_SHOWN_CHARS {
+        return (line.to_string(), column);
+    }
+    let start = column
+        .saturating_sub(SHOWN_BEFORE)
+        .min(len.saturating_sub(MAX_SHOWN_CHARS));
+    let end = (start + MAX_SHOWN_CHARS).min(len);
+    let mut shown = String::new();
+    let mut at = column - start;
+    if start > 0 {
+        shown.push('…');
+        at += 1;
+    }
+    shown.extend(line.chars().skip(start).take(end - start));
+    if end < len {
+        shown.push('…');
+    }
+    (shown, at)
+}
+
+/// `text`, or its beginning and end around `…` when it is longer than a message should be.
+fn shorten(text: &str) -> std::borrow::Cow<'_, str> {
+    let len = text.chars().count();
+    if len <= MAX_MESSAGE_CHARS {
+        return text.into();
+    }
+    let half = MAX_MESSAGE_CHARS / 2;
+    let head: String = text.chars().take(half).collect();
+    let tail: String = text.chars().skip(len - half).collect();
+    format!("{head}…({} characters left out)…{tail}", len - 2 * half).into()
+}
+
+/// Reads `path` as UTF-8 text, `what` naming it in messages ("the Kraftfile"). Invalid
+/// UTF-8 is an error pointing at the line and column of the first bad byte.
+pub fn read_utf8(path: &Path, what: &str) -> Result<String, Diagnostic> {
+    let bytes = std::fs::read(path).map_err(|e| {
+        let why = if path.is_dir() {
+            "it is a directory".to_string()
+        } else {
+            e.to_string()
+        };
+        Diagnostic::new(path, format!("cannot read {what}: {why}"))
+    })?;
+    String::from_utf8(bytes).map_err(|e| {
+        let bytes = e.as_bytes();
+        let good = e.utf8_error().valid_up_to();
+        let before = String::from_utf8_lossy(&bytes[..good]);
+        let line = before.matches('\n').count() as u32 + 1;
+        let column = before.rsplit('\n').next().unwrap_or("").chars().count() as u32 + 1;
+        let text = String::from_utf8_lossy(bytes);
+        Diagnostic::new(
+            path,
+            format!(
+                "{what} is not valid UTF-8: byte 0x{:02x} cannot start a character here",
+                bytes[good]
+            ),
+        )
+        .at(Pos { line, column }, 1, &text)
+        .with_help("save the file as UTF-8")
+    })
+}
+
 impl fmt::Display for Diagnostic {
     /// One line: `file:line:col: message` (the full form is [`Diagnostic::render`]).
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let message = shorten(&self.message);
         match self.pos {
-            Some(p) => write!(f, "{}:{p}: {}", self.file.display(), self.message),
-            None => write!(f, "{}: {}", self.file.display(), self.message),
+            Some(p) => write!(f, "{}:{p}: {message}", self.file.display()),
+            None => write!(f, "{}: {message}", self.file.display()),
         }
     }
 }
@@ -186,6 +261,52 @@ mod tests {
             d.render(),
             "error: oops\n   --> K:12:6\n    |\n 12 | bad: [\n    |      ^\n"
         );
+    }
+
+    #[test]
+    fn a_huge_line_is_cut_around_the_column() {
+        let src = format!("name: {}x: 1\n", "a".repeat(1 << 20));
+        let column = 6 + (1 << 20) + 1;
+        let d = Diagnostic::new(
+            Path::new("K"),
+            format!("bad key `{}x`", "a".repeat(1 << 20)),
+        )
+        .at(
+            Pos {
+                line: 1,
+                column: column as u32,
+            },
+            1,
+            &src,
+        );
+        let out = d.render();
+        assert!(out.len() < 2000, "{} bytes", out.len());
+        let lines: Vec<&str> = out.lines().collect();
+        // The marker still points at the `x`.
+        let shown = lines[3].split_once(" | ").unwrap().1;
+        let marker = lines[4].split_once(" | ").unwrap().1;
+        let at = marker.find('^').unwrap();
+        assert_eq!(shown.chars().nth(at), Some('x'), "{shown}\n{marker}");
+        assert!(shown.starts_with('…') && shown.ends_with("x: 1"), "{shown}");
+        assert!(lines[0].contains("characters left out"), "{}", lines[0]);
+    }
+
+    #[test]
+    fn invalid_utf8_names_line_and_column() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("Kraftfile");
+        std::fs::write(&path, b"spec: v0.6\nname: caf\xe9x\n").unwrap();
+        let d = read_utf8(&path, "the Kraftfile").unwrap_err();
+        assert_eq!(
+            d.pos,
+            Some(Pos {
+                line: 2,
+                column: 10
+            })
+        );
+        assert!(d.message.contains("0xe9"), "{}", d.message);
+        let d = read_utf8(dir.path(), "the Kraftfile").unwrap_err();
+        assert!(d.message.contains("it is a directory"), "{}", d.message);
     }
 
     #[test]

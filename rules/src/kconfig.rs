@@ -18,6 +18,9 @@ use crate::kraftfile::{Arch, Kraftfile, Platform, Target};
 /// Symbol -> value, sorted by symbol.
 pub type KconfigValues = BTreeMap<String, String>;
 
+/// The option that embeds the gzipped `.config` (which holds the build's paths) in the kernel.
+pub const CONFIG_GZ: &str = "CONFIG_LIBUKLIBID_INFO_UKCONFIGGZ";
+
 /// The options kraft implies for a target.
 pub fn implied(target: &Target) -> KconfigValues {
     let mut m = KconfigValues::new();

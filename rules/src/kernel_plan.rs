@@ -141,6 +141,7 @@ impl<'p> KernelPlanner<'p> {
             toolchains: self.toolchains.clone(),
             jobserver: self.opts.jobserver.clone(),
             source_date_epoch: self.opts.source_date_epoch,
+            embeds_build_paths: options.get(kconfig::CONFIG_GZ).is_some_and(|v| v == "y"),
         });
         let sources = self.source_ids();
         let (kconfig_id, compile_id) = (format!("{name}/kconfig"), format!("{name}/compile"));

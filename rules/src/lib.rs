@@ -14,3 +14,4 @@ pub mod select;
 pub mod sources;
 pub mod steps;
 pub mod toolchain;
+pub mod version;

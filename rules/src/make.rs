@@ -34,6 +34,8 @@ pub struct MakeSetup {
     pub cross: String,
     /// The build date written into the kernel (`SOURCE_DATE_EPOCH`, or 0).
     pub source_date_epoch: u32,
+    /// `UK_FULLVERSION=`, the version string the kernel embeds (see `steps/kernel.rs`).
+    pub full_version: Option<String>,
 }
 
 /// make failed, or could not be started.
@@ -92,10 +94,28 @@ impl MakeSetup {
 }
 
 impl MakeSetup {
-    /// Variables that make Unikraft's output independent of where and when it is built:
-    /// the compile date it embeds (`HOSTUTC`, otherwise `date` at build time) from
-    /// `SOURCE_DATE_EPOCH`, and `-ffile-prefix-map` for every directory whose path would
-    /// otherwise end up in debug information and `__FILE__` strings.
+    /// The build's directories, one per line, for keys that must depend on them.
+    pub fn paths_text(&self) -> String {
+        let mut dirs = vec![&self.work, &self.app, &self.core];
+        dirs.extend(&self.libs);
+        dirs.iter().map(|d| format!("{}\n", d.display())).collect()
+    }
+
+    /// Variables that make Unikraft's output independent of where and when it is built, and
+    /// of who builds it. Every `$(shell …)` of Unikraft's Makefile whose output can reach the
+    /// kernel is pinned here (a command-line variable overrides the Makefile's assignment):
+    /// - `HOSTUTC` (`date`, the compile date uklibid embeds), from `SOURCE_DATE_EPOCH`;
+    /// - `UK_FULLVERSION` (version.mk plus `support/scripts/gitsha1`, i.e. the HEAD of any git
+    ///   repository that encloses the core; in the boot banner and uklibid), decided by kiln;
+    /// - `HOSTNAME` and `HOSTUSER` (`hostname -s`, `whoami`; embedded with the non-default
+    ///   `CONFIG_LIBUKLIBID_INFO_COMPILEDBY_HOST`), as `kiln`;
+    /// - `GZIP` as `gzip -n`, so the `.config` embedded with `CONFIG_LIBUKLIBID_INFO_UKCONFIGGZ`
+    ///   carries no file name or mtime (its paths go into the key instead);
+    /// - `-ffile-prefix-map` for every directory whose path would otherwise end up in debug
+    ///   information and `__FILE__` strings.
+    ///
+    /// The other `$(shell …)`s name host tools (`which gcc`, `uname`) or the compiler's
+    /// version, which the key already holds.
     fn reproducibility_args(&self) -> Vec<String> {
         let mut maps = vec![
             (self.work.clone(), "/kiln/work".to_string()),
@@ -110,12 +130,19 @@ impl MakeSetup {
             .map(|(from, to)| format!("-ffile-prefix-map={}={to}", from.display()))
             .collect();
         let flags = flags.join(" ");
-        vec![
+        let mut args = vec![
             format!("HOSTUTC={}", iso8601_utc(self.source_date_epoch)),
+            "HOSTNAME=kiln".to_string(),
+            "HOSTUSER=kiln".to_string(),
+            "GZIP=gzip -n".to_string(),
             format!("UK_CFLAGS={flags}"),
             format!("UK_CXXFLAGS={flags}"),
             format!("UK_ASFLAGS={flags}"),
-        ]
+        ];
+        if let Some(v) = &self.full_version {
+            args.push(format!("UK_FULLVERSION={v}"));
+        }
+        args
     }
 }
 
@@ -234,7 +261,9 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         std::fs::write(
             dir.path().join("Makefile"),
-            "all:\n\t@echo \"flags=$$MAKEFLAGS cflags=$$CFLAGS lc=$$LC_ALL\" > out.txt\n",
+            "UK_FULLVERSION := 9.9$(shell echo ~fromgit)\n\
+             all:\n\t@echo \"flags=$$MAKEFLAGS cflags=$$CFLAGS lc=$$LC_ALL \
+             v=$(UK_FULLVERSION) host=$(HOSTUSER)@$(HOSTNAME)\" > out.txt\n",
         )
         .unwrap();
         let setup = MakeSetup {
@@ -245,6 +274,7 @@ mod tests {
             name: "n".into(),
             cross: String::new(),
             source_date_epoch: 0,
+            full_version: Some("0.17.0~1234567".into()),
         };
         let js = jobserver::Client::new(3).unwrap();
         let mut cmd = setup.command(Some("all"), &[]);
@@ -254,5 +284,7 @@ mod tests {
         assert!(out.contains("--jobserver-auth="), "{out}");
         assert!(out.contains("cflags= "), "{out}");
         assert!(out.contains("lc=C"), "{out}");
+        // kiln's values override the Makefile's own `:=` assignments.
+        assert!(out.contains("v=0.17.0~1234567 host=kiln@kiln"), "{out}");
     }
 }

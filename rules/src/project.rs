@@ -75,6 +75,32 @@ impl Project {
             .collect()
     }
 
+    /// Removes the temporary files that builds killed before they finished left in the
+    /// project: beside the outputs, in kiln's state and in the targets' work directories.
+    /// Only files whose writer is no longer running are touched (see
+    /// `kiln_engine::temp_owner`). Best effort: a directory that cannot be read is skipped.
+    pub fn remove_dead_temps(&self) -> kiln_engine::temp_owner::Removed {
+        let state = self.state_dir();
+        let mut dirs = vec![
+            self.kraftfile_dir(),
+            self.outdir(),
+            state.clone(),
+            state.join("state").join("steps"),
+            state.join("state").join("trees"),
+            state.join("watch"),
+        ];
+        if let Ok(work) = std::fs::read_dir(state.join("work")) {
+            dirs.extend(work.flatten().map(|e| e.path()).filter(|p| p.is_dir()));
+        }
+        let mut removed = kiln_engine::temp_owner::Removed::default();
+        for dir in dirs {
+            if let Ok(r) = kiln_engine::temp_owner::remove_dead(&dir) {
+                removed += r;
+            }
+        }
+        removed
+    }
+
     /// Whether the project builds a kernel (rather than only packing a rootfs for a runtime).
     pub fn builds_kernel(&self) -> bool {
         let k = &self.kraftfile;

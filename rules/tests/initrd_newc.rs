@@ -244,7 +244,7 @@ fn a_file_that_shrank_after_the_scan_is_an_error_naming_it() {
         .unwrap();
     let err = write_err(&tree, dir.path());
     assert!(
-        matches!(err, InitrdError::Changed { found: 1000, .. }),
+        matches!(&err, InitrdError::Changed { detail, .. } if detail.ends_with("now has 1000")),
         "{err:?}"
     );
     let message = err.to_string();
@@ -261,20 +261,37 @@ fn a_file_that_grew_after_the_scan_is_an_error_naming_it() {
     fs::write(&motd, b"hi there, much longer now\n").unwrap();
     let err = write_err(&tree, dir.path());
     assert!(
-        matches!(
-            err,
-            InitrdError::Changed {
-                expected: 3,
-                found: 26,
-                ..
-            }
-        ),
+        matches!(&err, InitrdError::Changed { detail, .. }
+            if detail == "the scanned rootfs says 3 bytes, the file now has 26"),
         "{err:?}"
     );
     assert!(
         err.to_string().contains(&motd.display().to_string()),
         "{err}"
     );
+}
+
+#[test]
+fn a_same_size_edit_after_the_scan_is_an_error_naming_it() {
+    let dir = tempfile::tempdir().unwrap();
+    make_tiny_rootfs(dir.path());
+    let tree = scan(dir.path());
+    let motd = dir.path().join("etc/motd");
+    let before = fs::read(&motd).unwrap();
+    let mut edited = before.clone();
+    edited[0] ^= 0x20;
+    fs::write(&motd, &edited).unwrap();
+    let err = write_err(&tree, dir.path());
+    let message = err.to_string();
+    assert!(
+        message.contains(&motd.display().to_string())
+            && message.contains("changed while the initrd was being written")
+            && message.contains("its content is not what was hashed"),
+        "{message}"
+    );
+    // Restored to the scanned bytes, the same tree archives again.
+    fs::write(&motd, &before).unwrap();
+    write_newc(&tree, dir.path(), &NewcOptions::default(), &mut Vec::new()).unwrap();
 }
 
 #[test]

@@ -32,6 +32,7 @@ void kmain(unsigned long boot_arg0, unsigned long boot_arg1)
 
 	arch_init(boot_arg0, boot_arg1);
 	tk_puts("testkernel: " TK_NAME " " TK_PLAT "-" TK_ARCH "\n");
+	tk_puts("version: " TK_VERSION "\n");
 
 	const char *cmdline = arch_cmdline();
 	tk_printf("cmdline: %s\n", cmdline);

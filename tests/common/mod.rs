@@ -468,3 +468,81 @@ pub fn boot_x86(kernel: &Path, initrd: Option<&Path>, append: &str) -> (i32, Str
         text(&out.stdout).replace('\r', ""),
     )
 }
+
+/// The repository's test kernel (a stand-in Unikraft core).
+pub fn testkernel_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("testkernel")
+}
+
+/// A kernel project `name` (qemu/x86_64) on the test kernel, with its example app as
+/// `main.c`, the standard rootfs and `extra_kconfig` lines (indented by four spaces) in the
+/// core's kconfig.
+pub fn kernel_project(w: &World, name: &str, extra_kconfig: &str) -> PathBuf {
+    let p = w.dir(name);
+    write(
+        &p.join("Kraftfile"),
+        format!(
+            "spec: v0.6\nname: hello\nunikraft:\n  source: {}\n  kconfig:\n    \
+             CONFIG_APP_GREETING: hi there\n{extra_kconfig}rootfs: ./rootfs\ntargets:\n  - qemu/x86_64\n",
+            testkernel_dir().display()
+        ),
+    );
+    write(
+        &p.join("main.c"),
+        read(&testkernel_dir().join("example-app/main.c")),
+    );
+    standard_rootfs(&p.join("rootfs"));
+    p
+}
+
+/// Every blob file in the cache.
+pub fn cache_blobs(cache: &Path) -> Vec<PathBuf> {
+    files_under(&cache.join("cas"))
+}
+
+/// The blob of the cache whose bytes are `bytes`.
+pub fn blob_holding(cache: &Path, bytes: &[u8]) -> PathBuf {
+    cache_blobs(cache)
+        .into_iter()
+        .find(|b| std::fs::read(b).is_ok_and(|c| c == bytes))
+        .expect("a blob with these bytes is in the cache")
+}
+
+/// Flips one byte of `path` in place (same size), as disk damage would.
+pub fn flip_byte(path: &Path, offset: usize) {
+    chmod(path, 0o644);
+    let mut bytes = read(path);
+    bytes[offset] ^= 0x55;
+    std::fs::write(path, bytes).expect("write damaged blob");
+    chmod(path, 0o444);
+}
+
+/// Waits (at most 60 s) until `path` exists.
+pub fn wait_for_file(path: &Path) {
+    let start = std::time::Instant::now();
+    while !path.exists() {
+        assert!(
+            start.elapsed() < std::time::Duration::from_secs(60),
+            "{} never appeared",
+            path.display()
+        );
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+}
+
+/// `kiln build -o json` in `p`: (exit code, document, stderr).
+pub fn build_json(w: &World, p: &Path, args: &[&str]) -> (i32, Value, String) {
+    let out = w
+        .kiln(p)
+        .args(["build", "-o", "json"])
+        .args(args)
+        .output()
+        .expect("run kiln");
+    let doc = serde_json::from_slice(&out.stdout).unwrap_or(Value::Null);
+    (out.status.code().unwrap_or(-1), doc, text(&out.stderr))
+}
+
+/// The status word of step `id` in a build or plan document.
+pub fn status_of(doc: &Value, id: &str) -> String {
+    step(doc, id)["status"].as_str().unwrap_or("").to_string()
+}

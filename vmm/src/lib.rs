@@ -13,3 +13,13 @@ pub mod qemu;
 pub mod serial;
 pub mod spec;
 pub mod xen;
+
+/// Why `path` cannot be booted as a kernel or initrd file, or `None` if it is a file.
+pub fn not_a_file(path: &std::path::Path) -> Option<&'static str> {
+    match std::fs::metadata(path) {
+        Ok(m) if m.is_file() => None,
+        Ok(m) if m.is_dir() => Some("is a directory, not a file"),
+        Ok(_) => Some("is not a regular file"),
+        Err(_) => Some("does not exist"),
+    }
+}

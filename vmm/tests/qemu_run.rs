@@ -343,11 +343,19 @@ fn names_generated_duplicate_invalid_and_missing_kernel() {
     assert_ne!(a.name(), b.name());
     let err = instance::create(root.path(), Some("Bad Name"), false).unwrap_err();
     assert!(matches!(err, InstanceError::BadName(_)), "{err}");
-    // Created but never started: taken, replaceable.
-    let err = instance::create(root.path(), Some(a.name()), false).unwrap_err();
+    // Created, not started yet, and its creator (`a`, still held) is alive: starting.
+    let err = instance::create(root.path(), Some(a.name()), true).unwrap_err();
+    assert!(
+        matches!(&err, InstanceError::InUse { state, .. } if state == "starting"),
+        "{err}"
+    );
+    // Its creator gone without starting it: taken, replaceable.
+    let name = a.name().to_owned();
+    drop(a);
+    let err = instance::create(root.path(), Some(&name), false).unwrap_err();
     assert!(matches!(err, InstanceError::Exists(_)), "{err}");
+    let a = instance::create(root.path(), Some(&name), true).unwrap();
     assert_eq!(instance::status(&a).unwrap().state, State::Created);
-    instance::create(root.path(), Some(a.name()), true).unwrap();
     let bad = MachineSpec {
         kernel: "/nonexistent/kernel".into(),
         ..spec("")
@@ -356,6 +364,15 @@ fn names_generated_duplicate_invalid_and_missing_kernel() {
     assert!(
         err.to_string()
             .contains("kernel /nonexistent/kernel does not exist"),
+        "{err}"
+    );
+    let dir_as_kernel = MachineSpec {
+        kernel: root.path().to_path_buf(),
+        ..spec("")
+    };
+    let err = instance::launch(&dir_as_kernel, &a, &LaunchOptions::default()).unwrap_err();
+    assert!(
+        err.to_string().ends_with("is a directory, not a file"),
         "{err}"
     );
 }
@@ -381,5 +398,7 @@ fn arm64_boots_under_qemu_system_aarch64() {
     let record = launched.wait(Some(Duration::from_secs(20))).unwrap();
     // PSCI SYSTEM_OFF: QEMU exits 0.
     assert_eq!(record.outcome(), Ok(CleanExit::PoweredOff));
-    assert!(serial_text(&dir).contains("testkernel: t qemu-arm64\ncmdline: hi\n"));
+    let serial = serial_text(&dir);
+    assert!(serial.contains("testkernel: t qemu-arm64\n"), "{serial}");
+    assert!(serial.contains("\ncmdline: hi\n"), "{serial}");
 }

@@ -1,12 +1,20 @@
 //! The daemon process: socket ownership, the `poll` loop and one thread per connection.
 //!
-//! The main thread polls three descriptors: the listening socket (accept, then a thread per
+//! The main thread polls four descriptors: the listening socket (accept, then a thread per
 //! client), the inotify descriptor (drain in the background so the kernel queue stays
-//! short) and a wake-up socket pair (a `shutdown` request). Every request takes the one
-//! [`WatchState`] mutex, so answers and background draining are serialised. The loop exits
-//! after `idle_timeout` without a request, on `shutdown`, or on an unexpected poll failure;
-//! it then removes the socket file before releasing the lock that makes it the only daemon
-//! for that path.
+//! short), a wake-up socket pair (a `shutdown` request), and a second inotify instance on the
+//! socket's directory. Every request takes the one [`WatchState`] mutex, so answers and
+//! background draining are serialised. The loop exits after `idle_timeout` without a
+//! request, on `shutdown`, or on an unexpected poll failure; it then removes the socket file
+//! before releasing the lock that makes it the only daemon for that path.
+//!
+//! It also exits at once when it no longer owns its place: the socket path removed or
+//! replaced, the lock file removed or replaced (for example by `rm -rf` of the cache
+//! directory, or a new daemon started there), or the directory itself gone. The lock that
+//! keeps one daemon per socket path is on `<socket>.lock`, a file inside that directory, so a
+//! daemon whose directory was deleted holds a lock nobody else can see; without this check
+//! such daemons (and their inotify instances, 128 per user by default) would pile up until
+//! their idle timeout.
 //!
 //! This module does not decide where the socket lives; the caller does.
 
@@ -47,13 +55,64 @@ struct Shared {
 /// [`WatchError::AlreadyRunning`] if another daemon serves `socket`; a socket file nobody
 /// answers on is stale and is replaced.
 pub fn serve(socket: &Path, idle_timeout: Duration) -> Result<(), WatchError> {
-    let lock = lock_socket_path(socket)?;
+    let (lock, lock_path) = lock_socket_path(socket)?;
     let listener = bind(socket)?;
-    let result = run(socket, listener, idle_timeout);
-    // Remove the socket while still holding the lock, so a successor cannot lose its own.
-    let _ = std::fs::remove_file(socket);
+    let place = Place::new(socket, &lock, &lock_path).map_err(io_err(socket))?;
+    let result = run(socket, listener, idle_timeout, &place);
+    // Remove the socket while still holding the lock, so a successor cannot lose its own;
+    // but never a socket that is no longer ours.
+    if place.still_ours() {
+        let _ = std::fs::remove_file(socket);
+    }
     drop(lock);
     result
+}
+
+/// Where the daemon lives, and how to tell that it still owns it.
+struct Place {
+    socket: PathBuf,
+    socket_id: (u64, u64),
+    lock_path: PathBuf,
+    lock_id: (u64, u64),
+    /// Events on the socket's directory (entries created, deleted, moved; the directory
+    /// itself deleted or moved).
+    events: inotify::Inotify,
+}
+
+impl Place {
+    fn new(socket: &Path, lock: &File, lock_path: &Path) -> std::io::Result<Place> {
+        use std::os::unix::fs::MetadataExt;
+        let id = |m: std::fs::Metadata| (m.dev(), m.ino());
+        let events = inotify::Inotify::init()?;
+        let dir = match socket.parent() {
+            Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+            _ => PathBuf::from("."),
+        };
+        let mask = inotify::WatchMask::CREATE
+            | inotify::WatchMask::DELETE
+            | inotify::WatchMask::MOVED_FROM
+            | inotify::WatchMask::MOVED_TO
+            | inotify::WatchMask::DELETE_SELF
+            | inotify::WatchMask::MOVE_SELF
+            | inotify::WatchMask::ONLYDIR;
+        events.watches().add(&dir, mask)?;
+        Ok(Place {
+            socket: socket.to_path_buf(),
+            socket_id: id(std::fs::symlink_metadata(socket)?),
+            lock_path: lock_path.to_path_buf(),
+            lock_id: id(lock.metadata()?),
+            events,
+        })
+    }
+
+    /// Whether the socket and lock paths still name this daemon's socket and lock file.
+    fn still_ours(&self) -> bool {
+        use std::os::unix::fs::MetadataExt;
+        let same = |path: &Path, want: (u64, u64)| {
+            std::fs::symlink_metadata(path).is_ok_and(|m| (m.dev(), m.ino()) == want)
+        };
+        same(&self.socket, self.socket_id) && same(&self.lock_path, self.lock_id)
+    }
 }
 
 fn io_err(path: &Path) -> impl FnOnce(std::io::Error) -> WatchError + '_ {
@@ -64,7 +123,7 @@ fn io_err(path: &Path) -> impl FnOnce(std::io::Error) -> WatchError + '_ {
 }
 
 /// Takes the exclusive lock `<socket>.lock`, held for the daemon's lifetime.
-fn lock_socket_path(socket: &Path) -> Result<File, WatchError> {
+fn lock_socket_path(socket: &Path) -> Result<(File, PathBuf), WatchError> {
     if let Some(parent) = socket.parent().filter(|p| !p.as_os_str().is_empty()) {
         DirBuilder::new()
             .recursive(true)
@@ -82,7 +141,7 @@ fn lock_socket_path(socket: &Path) -> Result<File, WatchError> {
         .open(&lock_path)
         .map_err(io_err(&lock_path))?;
     match file.try_lock() {
-        Ok(()) => Ok(file),
+        Ok(()) => Ok((file, lock_path)),
         Err(TryLockError::WouldBlock) => Err(WatchError::AlreadyRunning(socket.to_path_buf())),
         Err(TryLockError::Error(e)) => Err(io_err(&lock_path)(e)),
     }
@@ -104,7 +163,16 @@ fn bind(socket: &Path) -> Result<UnixListener, WatchError> {
     Ok(listener)
 }
 
-fn run(socket: &Path, listener: UnixListener, idle_timeout: Duration) -> Result<(), WatchError> {
+/// How often the daemon checks that it still owns its place even without an event (a
+/// directory further up removed or moved, say).
+const OWNERSHIP_CHECK: Duration = Duration::from_secs(30);
+
+fn run(
+    socket: &Path,
+    listener: UnixListener,
+    idle_timeout: Duration,
+    place: &Place,
+) -> Result<(), WatchError> {
     let state = WatchState::new(new_instance()).map_err(io_err(Path::new("inotify_init1")))?;
     let (waker, wake_rx) = UnixStream::pair().map_err(io_err(socket))?;
     wake_rx.set_nonblocking(true).map_err(io_err(socket))?;
@@ -117,13 +185,24 @@ fn run(socket: &Path, listener: UnixListener, idle_timeout: Duration) -> Result<
         idle_timeout,
         waker,
     });
-    let fds = [listener.as_raw_fd(), inotify_fd, wake_rx.as_raw_fd()];
+    let fds = [
+        listener.as_raw_fd(),
+        inotify_fd,
+        wake_rx.as_raw_fd(),
+        place.events.as_raw_fd(),
+    ];
     while !shared.stop.load(Ordering::SeqCst) {
         let idle_left = idle_timeout.saturating_sub(shared.idle_for());
         if idle_left.is_zero() {
             break;
         }
-        let ready = poll_readable(&fds, idle_left).map_err(io_err(socket))?;
+        let ready = poll_readable(&fds, idle_left.min(OWNERSHIP_CHECK)).map_err(io_err(socket))?;
+        if ready[3] {
+            drain_fd(place.events.as_raw_fd());
+        }
+        if !place.still_ours() {
+            break;
+        }
         if ready[1] {
             shared.lock_state().drain();
         }
@@ -137,8 +216,21 @@ fn run(socket: &Path, listener: UnixListener, idle_timeout: Duration) -> Result<
     Ok(())
 }
 
+/// Reads and discards whatever is queued on the non-blocking descriptor `fd`.
+fn drain_fd(fd: RawFd) {
+    let mut buffer = [0u8; 4096];
+    loop {
+        // SAFETY: `buffer` is valid for writes of its length, and `fd` stays open during the
+        // call (it belongs to the `Place` the caller borrows).
+        let n = unsafe { libc::read(fd, buffer.as_mut_ptr().cast(), buffer.len()) };
+        if n <= 0 {
+            return;
+        }
+    }
+}
+
 /// Waits until some of `fds` are readable or `timeout` passes; `EINTR` counts as a timeout.
-fn poll_readable(fds: &[RawFd; 3], timeout: Duration) -> std::io::Result<[bool; 3]> {
+fn poll_readable(fds: &[RawFd; 4], timeout: Duration) -> std::io::Result<[bool; 4]> {
     let mut pfds = fds.map(|fd| libc::pollfd {
         fd,
         events: libc::POLLIN,
@@ -151,7 +243,7 @@ fn poll_readable(fds: &[RawFd; 3], timeout: Duration) -> std::io::Result<[bool; 
     if n < 0 {
         let e = std::io::Error::last_os_error();
         return match e.kind() {
-            std::io::ErrorKind::Interrupted => Ok([false; 3]),
+            std::io::ErrorKind::Interrupted => Ok([false; 4]),
             _ => Err(e),
         };
     }

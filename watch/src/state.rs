@@ -5,6 +5,14 @@
 //! nest or alias, and the kernel gives one descriptor per inode). Every event on a directory
 //! bumps the generation of each root containing it; nothing here looks at *what* changed.
 //!
+//! Every regular file also gets a watch of its own: a new hard link to a file changes its link
+//! count, and the kernel reports that (`IN_ATTRIB`) to watches on the file's inode, never to
+//! its directory's; likewise a write through a name outside the tree (`IN_MODIFY`). Without
+//! them, `ln root/f /elsewhere/f` followed by a write through `/elsewhere/f` would change the
+//! tree with no event under the root. With them, the link bumps the root; the scan that
+//! follows sees the outside link, and kiln then never trusts the watcher for that tree (see
+//! the crate doc), though the daemon would now also see the writes.
+//!
 //! Invariant: while a root is `Known`, every directory under it is either watched or was
 //! created/moved in by an event not yet processed (whose processing bumps the root). This
 //! holds because a directory's watch is added *before* its entries are listed: a
@@ -35,6 +43,14 @@ const DIR_MASK: WatchMask = WatchMask::MODIFY
     .union(WatchMask::MOVED_TO)
     .union(WatchMask::MOVE_SELF)
     .union(WatchMask::ONLYDIR);
+
+/// What a regular file's own watch reports: changes of its link count, and writes through
+/// any of its names (its directory's watch sees only writes through the name inside the
+/// tree). `DONT_FOLLOW`: a file that became a symlink is never followed out of the tree.
+const FILE_MASK: WatchMask = WatchMask::ATTRIB
+    .union(WatchMask::MODIFY)
+    .union(WatchMask::CLOSE_WRITE)
+    .union(WatchMask::DONT_FOLLOW);
 
 /// Event records are at most 16 + NAME_MAX + 1 bytes; this holds a few hundred at once.
 const READ_BUFFER_BYTES: usize = 64 * 1024;
@@ -209,6 +225,13 @@ impl WatchState {
         if let (true, Some(name)) = (new_dir, &change.name) {
             self.watch_new_subdir(&dir_path.join(name), &roots);
         }
+        let new_entry = !change.mask.contains(EventMask::ISDIR)
+            && change
+                .mask
+                .intersects(EventMask::CREATE | EventMask::MOVED_TO);
+        if let (true, Some(name)) = (new_entry, &change.name) {
+            self.watch_new_file(&dir_path.join(name), &roots);
+        }
         if change.mask.contains(EventMask::UNMOUNT) {
             for &id in &roots {
                 self.mark_unknown(id, "a file system under the root was unmounted");
@@ -239,6 +262,24 @@ impl WatchState {
         if let Err(reason) = self.add_tree(path, &live, false) {
             for id in live {
                 self.mark_unknown(id, &reason);
+            }
+        }
+    }
+
+    fn watch_new_file(&mut self, path: &Path, roots: &[RootId]) {
+        let is_file = std::fs::symlink_metadata(path).is_ok_and(|m| m.is_file());
+        if !is_file {
+            return;
+        }
+        match self.add_dir(path, roots, FILE_MASK) {
+            Ok(_) => {}
+            // Gone again: its removal raised an event on the watched parent.
+            Err(e) if vanished(&e) => {}
+            Err(e) => {
+                let reason = watch_failure(path, &e);
+                for &id in roots {
+                    self.mark_unknown(id, &reason);
+                }
             }
         }
     }
@@ -303,15 +344,24 @@ impl WatchState {
                 Err(e) if vanished(&e) && !(is_root && is_top) => continue,
                 Err(e) => return Err(watch_failure(&dir, &e)),
             }
-            match list_subdirs(&dir) {
-                Ok(subdirs) => stack.extend(subdirs),
+            let (subdirs, files) = match list_entries(&dir) {
+                Ok(found) => found,
                 Err(e) if vanished(&e) => continue,
                 Err(e) => return Err(format!("cannot list {}: {e}", dir.display())),
+            };
+            stack.extend(subdirs);
+            for file in files {
+                match self.add_dir(&file, roots, FILE_MASK) {
+                    Ok(_) => {}
+                    Err(e) if vanished(&e) => {}
+                    Err(e) => return Err(watch_failure(&file, &e)),
+                }
             }
         }
         Ok(top_wd)
     }
 
+    /// Watches the directory (or, with [`FILE_MASK`], the file) at `path` for `roots`.
     fn add_dir(&mut self, path: &Path, roots: &[RootId], mask: WatchMask) -> io::Result<i32> {
         let wd = self.inotify.watches().add(path, mask)?;
         let id = wd.get_watch_descriptor_id();
@@ -386,17 +436,21 @@ fn dev_ino(path: &Path) -> io::Result<(u64, u64)> {
     Ok((meta.dev(), meta.ino()))
 }
 
-/// Subdirectories of `dir`, by the type the directory entry reports (symlinks are not
-/// followed; `DirEntry::file_type` falls back to `lstat` when the file system gives none).
-fn list_subdirs(dir: &Path) -> io::Result<Vec<PathBuf>> {
-    let mut out = Vec::new();
+/// Subdirectories and regular files of `dir`, by the type the directory entry reports
+/// (symlinks are not followed; `DirEntry::file_type` falls back to `lstat` when the file
+/// system gives none).
+fn list_entries(dir: &Path) -> io::Result<(Vec<PathBuf>, Vec<PathBuf>)> {
+    let (mut dirs, mut files) = (Vec::new(), Vec::new());
     for entry in std::fs::read_dir(dir)? {
         let entry = entry?;
-        if entry.file_type()?.is_dir() {
-            out.push(entry.path());
+        let kind = entry.file_type()?;
+        if kind.is_dir() {
+            dirs.push(entry.path());
+        } else if kind.is_file() {
+            files.push(entry.path());
         }
     }
-    Ok(out)
+    Ok((dirs, files))
 }
 
 fn vanished(e: &io::Error) -> bool {

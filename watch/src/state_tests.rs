@@ -125,16 +125,34 @@ fn symlinks_below_the_root_are_not_followed() {
     assert_eq!(stamp(state.query(root.path())), before);
 }
 
-/// Pins a documented blind spot: inotify reports a write to the watched parent of the *name*
-/// used, so a write through a hard link outside the root is not seen. kiln must not trust a
-/// stamp for a tree containing a file with links outside it (see the crate doc).
+/// A file's own watch sees a write made through a hard link outside the root (its
+/// directory's watch would not: inotify reports a write to the parent of the name used).
 #[test]
-fn a_write_through_an_outside_hard_link_is_not_seen() {
+fn a_write_through_an_outside_hard_link_is_seen() {
     let (root, outside) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
     fs::write(root.path().join("f"), "a").unwrap();
     fs::hard_link(root.path().join("f"), outside.path().join("f")).unwrap();
     let mut state = WatchState::new(1).unwrap();
     let before = stamp(state.watch(root.path()));
     fs::write(outside.path().join("f"), "b").unwrap();
-    assert_eq!(stamp(state.query(root.path())), before);
+    assert_ne!(stamp(state.query(root.path())), before);
+}
+
+/// `ln root/f /elsewhere/g` changes only f's link count, which the kernel reports to watches
+/// on f's inode: the root must move, so that kiln scans and sees the outside link.
+#[test]
+fn a_new_hard_link_outside_the_root_moves_its_stamp() {
+    let (root, outside) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    fs::create_dir(root.path().join("etc")).unwrap();
+    fs::write(root.path().join("etc/hostname"), "a").unwrap();
+    let mut state = WatchState::new(1).unwrap();
+    let before = stamp(state.watch(root.path()));
+    fs::hard_link(root.path().join("etc/hostname"), outside.path().join("hn")).unwrap();
+    let after_link = stamp(state.query(root.path()));
+    assert_ne!(after_link, before);
+    // A file created after registration is watched too.
+    fs::write(root.path().join("etc/new"), "n").unwrap();
+    let after_create = stamp(state.query(root.path()));
+    fs::hard_link(root.path().join("etc/new"), outside.path().join("new")).unwrap();
+    assert_ne!(stamp(state.query(root.path())), after_create);
 }

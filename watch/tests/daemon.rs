@@ -274,6 +274,58 @@ fn idle_daemon_exits_and_removes_its_socket() {
     assert!(WatchClient::connect(&socket, TIMEOUT).is_none());
 }
 
+/// Takes the daemon's thread and waits (at most 2 s) for it to end by itself.
+fn exits_by_itself(mut daemon: Daemon, what: &str) {
+    let thread = daemon.thread.take().unwrap();
+    let start = Instant::now();
+    while !thread.is_finished() {
+        assert!(
+            start.elapsed() < Duration::from_secs(2),
+            "the daemon kept running after {what}"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    assert!(thread.join().unwrap().is_ok());
+}
+
+#[test]
+fn a_daemon_whose_socket_is_removed_exits_at_once() {
+    let daemon = Daemon::start(Duration::from_secs(3600));
+    fs::remove_file(&daemon.socket).unwrap();
+    exits_by_itself(daemon, "its socket was removed");
+}
+
+#[test]
+fn a_daemon_whose_directory_is_deleted_exits_at_once() {
+    let daemon = Daemon::start(Duration::from_secs(3600));
+    let dir = daemon.socket.parent().unwrap().to_path_buf();
+    fs::remove_dir_all(&dir).unwrap();
+    exits_by_itself(daemon, "its directory was deleted");
+}
+
+#[test]
+fn a_daemon_whose_lock_is_replaced_exits_and_leaves_the_new_socket_alone() {
+    let daemon = Daemon::start(Duration::from_secs(3600));
+    let socket = daemon.socket.clone();
+    let mut lock = socket.as_os_str().to_os_string();
+    lock.push(".lock");
+    // What a new daemon does after the directory was recreated: its own lock and socket.
+    fs::remove_file(&lock).unwrap();
+    fs::write(&lock, b"").unwrap();
+    exits_by_itself(daemon, "its lock file was replaced");
+    assert!(
+        !socket.exists() || WatchClient::connect(&socket, TIMEOUT).is_none(),
+        "no stale daemon answers"
+    );
+    // A new daemon can take the place.
+    let thread = {
+        let socket = socket.clone();
+        std::thread::spawn(move || serve(&socket, Duration::from_millis(300)))
+    };
+    wait_for_daemon(&socket);
+    assert!(thread.join().unwrap().is_ok());
+}
+
 #[test]
 fn a_second_daemon_on_the_same_socket_refuses() {
     let daemon = Daemon::start(Duration::from_secs(60));

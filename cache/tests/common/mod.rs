@@ -34,6 +34,7 @@ pub fn result(outputs: &[(&str, OutputFile)]) -> ActionResult {
             .map(|(name, file)| (name.to_string(), *file))
             .collect::<BTreeMap<_, _>>(),
         duration_ms: 7,
+        inputs: Vec::new(),
     }
 }
 

@@ -22,21 +22,18 @@ pub enum InitrdError {
         source: io::Error,
     },
 
-    /// A file's size differs from the size recorded when the rootfs was scanned: something
-    /// wrote to it during the build.
+    /// A file's size or content differs from what was recorded when the rootfs was scanned:
+    /// something wrote to it during the build.
     #[error(
-        "`{}` changed while the initrd was being written: the scanned rootfs says {expected} \
-         bytes, the file now has {found}; let whatever writes into the rootfs finish, then \
-         build again",
+        "`{}` changed while the initrd was being written: {detail}; nothing was cached; let \
+         whatever writes into the rootfs finish, then build again",
         .path.display()
     )]
     Changed {
         /// The file on disk.
         path: PathBuf,
-        /// The size in the tree.
-        expected: u64,
-        /// The size found while copying (at least this much when the file grew).
-        found: u64,
+        /// What differs (its size, or its content).
+        detail: String,
     },
 
     /// A file or symlink target too big for the 32-bit size field of a newc header.

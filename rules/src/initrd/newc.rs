@@ -54,7 +54,7 @@ use std::fs::File;
 use std::io::{self, BufWriter, Read, Write};
 use std::path::{Path, PathBuf};
 
-use kiln_engine::{EntryKind, Tree, TreeEntry};
+use kiln_engine::{BlobDigest, EntryKind, Tree, TreeEntry};
 
 use super::InitrdError;
 
@@ -91,9 +91,11 @@ pub struct NewcStats {
 /// Writes `tree` as a newc archive to `out`, reading file contents from `root.join(path)`.
 ///
 /// The output depends only on `tree`, the file contents and `opts` (see the module doc for the
-/// exact layout). Each file's size is checked against the tree while it is copied; a file that
-/// changed since the tree was scanned gives [`InitrdError::Changed`], and the partial archive
-/// must then be thrown away. `out` is flushed before returning.
+/// exact layout). Each file is hashed while it is copied, and its size and digest are checked
+/// against the tree: a file that changed since the tree was scanned gives
+/// [`InitrdError::Changed`], and the partial archive must then be thrown away, so what is
+/// stored under the tree's key is always the tree's content. `out` is flushed before
+/// returning.
 pub fn write_newc(
     tree: &Tree,
     root: &Path,
@@ -244,18 +246,22 @@ impl Archive<'_> {
     fn entry(&mut self, tree: &Tree, entry: &TreeEntry, inode: Inode) -> Result<(), InitrdError> {
         let path = entry.path.as_str();
         check_name(path, self.root)?;
-        let (size, executable) = match &entry.kind {
+        let (size, executable, digest) = match &entry.kind {
             EntryKind::Dir => return self.header(path, inode, MODE_DIR, 0),
             EntryKind::Symlink { target } => return self.symlink(path, inode, target),
             EntryKind::File {
-                size, executable, ..
-            } => (*size, *executable),
+                size,
+                executable,
+                digest,
+            } => (*size, *executable, *digest),
             EntryKind::HardLink { target } => match tree.get(target) {
                 Some(EntryKind::File {
-                    size, executable, ..
-                }) => (*size, *executable),
+                    size,
+                    executable,
+                    digest,
+                }) => (*size, *executable, *digest),
                 // Tree::new guarantees a hard link's target is a regular file.
-                _ => (0, false),
+                _ => (0, false, BlobDigest::of_bytes(b"")),
             },
         };
         let on_disk = self.root.join(path);
@@ -269,7 +275,7 @@ impl Archive<'_> {
             MODE_FILE
         };
         self.header(path, inode, mode, filesize)?;
-        self.copy_file(&on_disk, path, size)?;
+        self.copy_file(&on_disk, path, size, &digest)?;
         self.out.pad(path, size)
     }
 
@@ -311,13 +317,21 @@ impl Archive<'_> {
         self.out.write(header.name, &self.header)
     }
 
-    /// Copies `size` bytes of the file at `on_disk`, failing if it has any other size.
-    fn copy_file(&mut self, on_disk: &Path, name: &str, size: u64) -> Result<(), InitrdError> {
+    /// Copies `size` bytes of the file at `on_disk`, failing if it has any other size or its
+    /// bytes do not hash to `digest`.
+    fn copy_file(
+        &mut self,
+        on_disk: &Path,
+        name: &str,
+        size: u64,
+        digest: &BlobDigest,
+    ) -> Result<(), InitrdError> {
         let read_error = |source| InitrdError::Read {
             path: on_disk.to_path_buf(),
             source,
         };
         let mut file = File::open(on_disk).map_err(read_error)?;
+        let mut hasher = blake3::Hasher::new();
         let mut copied: u64 = 0;
         loop {
             let n = match file.read(&mut self.buffer) {
@@ -331,11 +345,18 @@ impl Archive<'_> {
                 let now = file.metadata().map(|m| m.len()).unwrap_or(total);
                 return Err(changed(on_disk, size, now.max(total)));
             }
+            hasher.update(&self.buffer[..n]);
             self.out.write(name, &self.buffer[..n])?;
             copied = total;
         }
         if copied != size {
             return Err(changed(on_disk, size, copied));
+        }
+        if BlobDigest::from_raw(hasher.finalize().into()) != *digest {
+            return Err(InitrdError::Changed {
+                path: on_disk.to_path_buf(),
+                detail: "its content is not what was hashed when the rootfs was scanned".into(),
+            });
         }
         Ok(())
     }
@@ -408,15 +429,13 @@ fn check_name(path: &str, root: &Path) -> Result<(), InitrdError> {
 fn changed(path: &Path, expected: u64, found: u64) -> InitrdError {
     InitrdError::Changed {
         path: path.to_path_buf(),
-        expected,
-        found,
+        detail: format!("the scanned rootfs says {expected} bytes, the file now has {found}"),
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use kiln_engine::BlobDigest;
 
     fn dir(path: &str) -> TreeEntry {
         let kind = EntryKind::Dir;

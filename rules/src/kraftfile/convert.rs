@@ -210,11 +210,15 @@ fn spec(cx: &Ctx<'_>, node: &Node) -> Result<SpecVersion, Diagnostic> {
 fn name(cx: &Ctx<'_>, node: Option<&Node>, dir_name: Option<&str>) -> Result<String, Diagnostic> {
     if let Some(node) = node {
         let n = non_empty(cx, node, "`name`")?;
-        if n.contains(['/', '\\']) || n.chars().any(char::is_whitespace) {
-            let suggestion = normalize_name(&n);
+        if let Some(problem) = super::names::path_component_problem(&n) {
+            let example = match normalize_name(&n) {
+                s if s.is_empty() => "myapp".to_string(),
+                s => s,
+            };
+            let shown: String = n.chars().take(64).collect();
             return Err(cx
-                .error(node, format!("invalid project name `{n}`"))
-                .with_help(format!("a name is used in file names; use letters, digits, `.`, `_` and `-`, e.g. `{suggestion}`")));
+                .error(node, format!("invalid project name `{shown}`: {problem}"))
+                .with_help(format!("a name is used in file names; use letters, digits, `.`, `_` and `-`, e.g. `{example}`")));
         }
         return Ok(n);
     }

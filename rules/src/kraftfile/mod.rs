@@ -17,6 +17,7 @@ mod convert;
 mod ctx;
 mod interpolate;
 mod model;
+mod names;
 mod node;
 mod shell;
 mod target;
@@ -32,6 +33,7 @@ pub use model::{
     Arch, Component, EnvVar, Kconfig, Kraftfile, KraftfileVersion, Located, Platform, Pos, Runtime,
     RuntimeRef, SpecVersion, Target, Volume,
 };
+pub use names::{MAX_NAME_LEN, path_component_problem};
 pub use shell::{SplitError, split as split_command};
 
 /// The file names kraft looks for, in its order of preference.
@@ -87,8 +89,7 @@ pub fn find_kraftfile(dir: &Path) -> Result<PathBuf, Diagnostic> {
 /// Reads and parses the Kraftfile at `path`. The project name defaults to
 /// the name of the directory holding `path` (made absolute if needed).
 pub fn load(path: &Path, env: EnvLookup<'_>) -> Result<Kraftfile, Diagnostic> {
-    let text = std::fs::read_to_string(path)
-        .map_err(|e| Diagnostic::new(path, format!("cannot read the Kraftfile: {e}")))?;
+    let text = crate::diag::read_utf8(path, "the Kraftfile")?;
     let dir_name = dir_name(path).or_else(|| {
         let parent = path
             .parent()

@@ -76,10 +76,19 @@ fn target_map(cx: &Ctx<'_>, node: &Node) -> Result<Target, Diagnostic> {
         .value("name")
         .map(|n| cx.string(n, "the target name"))
         .transpose()?;
-    if let (Some(n), Some(e)) = (&name, f.get("name"))
-        && n.trim().is_empty()
-    {
-        return Err(cx.error(e.value, "the target name is empty"));
+    if let (Some(n), Some(e)) = (&name, f.get("name")) {
+        if n.trim().is_empty() {
+            return Err(cx.error(e.value, "the target name is empty"));
+        }
+        if let Some(problem) = super::names::path_component_problem(n) {
+            let shown: String = n.chars().take(64).collect();
+            return Err(cx
+                .error(e.value, format!("invalid target name `{shown}`: {problem}"))
+                .with_help(
+                    "a target's name names its build directory; use letters, digits, `.`, `_` \
+                     and `-`, not starting with `.` or `-`",
+                ));
+        }
     }
     let Some(plat_entry) = f.get("plat") else {
         return Err(missing(cx, node, "platform", "plat: qemu"));

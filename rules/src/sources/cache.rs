@@ -74,8 +74,6 @@ pub struct GitCache {
     fetches: AtomicUsize,
 }
 
-static TMP_COUNTER: AtomicUsize = AtomicUsize::new(0);
-
 impl GitCache {
     /// The cache under `<cache_dir>/git`, running git as `git` says.
     pub fn new(cache_dir: &Path, git: Git) -> GitCache {
@@ -90,6 +88,20 @@ impl GitCache {
     /// `<cache_dir>/git`.
     pub fn root(&self) -> &Path {
         &self.root
+    }
+
+    /// Removes the temporary repositories and checkouts of git runs that were killed before
+    /// they finished (only those whose writer is no longer running), in the git cache of the
+    /// kiln cache at `cache_dir`.
+    pub fn remove_dead_temps(cache_dir: &Path) -> kiln_engine::temp_owner::Removed {
+        let root = cache_dir.join("git");
+        let mut removed = kiln_engine::temp_owner::Removed::default();
+        for dir in [root.join("tmp"), root.join("repos")] {
+            if let Ok(r) = kiln_engine::temp_owner::remove_dead(&dir) {
+                removed += r;
+            }
+        }
+        removed
     }
 
     /// The bare repository for `url` (after mirrors).
@@ -252,7 +264,8 @@ impl GitCache {
 
     /// `git init --bare` into a temporary name, renamed into place (the caller holds the lock).
     fn init_repo(&self, s: &Subject<'_>, repo: &Path) -> Result<(), SourceError> {
-        let tmp = repo.with_extension(format!("init.{}", std::process::id()));
+        let name = repo.file_name().unwrap_or_default().to_string_lossy();
+        let tmp = repo.with_file_name(kiln_engine::temp_owner::temp_name(&name));
         let _ = std::fs::remove_dir_all(&tmp);
         let args: [&OsStr; 5] = [
             "init".as_ref(),
@@ -272,11 +285,10 @@ impl GitCache {
     /// Writes the files of `commit` to `tmp/`, hashes them, records the tree and renames the
     /// directory into `checkouts/` (the caller holds the checkout's lock).
     fn export(&self, s: &Subject<'_>, repo: &Path, commit: &str) -> Result<Checkout, SourceError> {
-        let n = TMP_COUNTER.fetch_add(1, Ordering::Relaxed);
         let tmp = self
             .root
             .join("tmp")
-            .join(format!("{commit}.{}.{n}", std::process::id()));
+            .join(kiln_engine::temp_owner::temp_name(commit));
         let result = self.export_into(s, repo, commit, &tmp);
         let _ = std::fs::remove_dir_all(&tmp);
         result

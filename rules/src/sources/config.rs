@@ -124,16 +124,14 @@ pub fn load_config(env: &dyn Fn(&str) -> Option<String>) -> Result<KilnConfig, D
     } else {
         return Ok(KilnConfig::default());
     };
-    match std::fs::read_to_string(&file) {
-        Ok(text) => KilnConfig::parse(&file, &text, home.as_deref()),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound && !required => {
-            Ok(KilnConfig::default())
-        }
-        Err(e) => Err(
-            Diagnostic::new(&file, format!("cannot read the kiln config file: {e}"))
-                .with_help("fix the path in KILN_CONFIG, or unset it to use the default file"),
-        ),
+    if !required && !file.exists() {
+        return Ok(KilnConfig::default());
     }
+    let text = crate::diag::read_utf8(&file, "the kiln config file").map_err(|d| match d.pos {
+        Some(_) => d,
+        None => d.with_help("fix the path in KILN_CONFIG, or unset it to use the default file"),
+    })?;
+    KilnConfig::parse(&file, &text, home.as_deref())
 }
 
 /// A TOML error as a diagnostic at toml's span, with a suggestion for unknown keys.

@@ -82,16 +82,10 @@ pub fn lock_path(kraftfile: &Path) -> PathBuf {
 impl LockFile {
     /// Reads the lock file at `path`; `Ok(None)` when there is none.
     pub fn load(path: &Path) -> Result<Option<LockFile>, Diagnostic> {
-        let text = match std::fs::read_to_string(path) {
-            Ok(t) => t,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-            Err(e) => {
-                return Err(Diagnostic::new(
-                    path,
-                    format!("cannot read the lock file: {e}"),
-                ));
-            }
-        };
+        if std::fs::symlink_metadata(path).is_err() {
+            return Ok(None);
+        }
+        let text = crate::diag::read_utf8(path, "the lock file")?;
         LockFile::parse(path, &text).map(Some)
     }
 

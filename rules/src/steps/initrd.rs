@@ -78,10 +78,15 @@ impl Step for InitrdStep {
                 "the rootfs archive changed while it was being stored; build again ({rootfs})"
             )));
         }
-        Ok(ActionResult {
-            outputs: BTreeMap::from([("initrd".to_string(), out)]),
-            duration_ms: 0,
-        })
+        Ok(ActionResult::with_outputs(BTreeMap::from([(
+            "initrd".to_string(),
+            out,
+        )])))
+    }
+    /// The newc writer hashes every file as it archives it and fails on any difference from
+    /// the tree; an archive rootfs is hashed as it is stored.
+    fn verifies_its_sources(&self) -> bool {
+        true
     }
     fn materialize(&self) -> Vec<Materialize> {
         self.dests

@@ -27,6 +27,7 @@ use kiln_engine::{Action, ActionResult, Store, ToolFingerprint};
 use crate::kconfig::{KconfigValues, WORK_PLACEHOLDER, defconfig_text};
 use crate::kraftfile::{Arch, Platform};
 use crate::make::{MakeSetup, run};
+use crate::steps::sources::SourceDir;
 use crate::toolchain::Toolchains;
 
 /// Bump when what these steps do changes: every cached kernel is then rebuilt.
@@ -73,6 +74,10 @@ pub struct KernelTarget {
     pub jobserver: Option<Arc<jobserver::Client>>,
     /// `SOURCE_DATE_EPOCH` (or 0): the build date the kernel embeds.
     pub source_date_epoch: u32,
+    /// The options embed the `.config` in the kernel (`CONFIG_LIBUKLIBID_INFO_UKCONFIGGZ`),
+    /// and the `.config` holds the build's paths: the kernel then depends on where it is
+    /// built, so those paths go into the keys.
+    pub embeds_build_paths: bool,
 }
 
 impl KernelTarget {
@@ -116,12 +121,39 @@ impl KernelTarget {
         {
             a = a.input(id, deps.digest(id)?);
         }
+        // The version string the kernel embeds comes from the core's commit when it is a git
+        // checkout (see `full_version`); a local core's comes from its tree digest, already
+        // an input.
+        let core = deps.data::<SourceDir>(&self.core)?;
+        a = a.param("core_commit", core.commit.clone().unwrap_or_default());
+        if self.embeds_build_paths {
+            a = a.param("build_paths", self.setup(deps)?.paths_text());
+        }
         a.tools = self.tools()?;
         Ok(a)
     }
 
+    /// `UK_FULLVERSION` as kiln decides it: the version of the core's `version.mk`, then
+    /// `~<7 hex of the commit>` for a git checkout (what Unikraft's `gitsha1` prints in a
+    /// clean checkout), or `~tree.<8 hex of the tree digest>` for a local directory. Never
+    /// the state of a git repository that happens to enclose the core. `None` if the core has
+    /// no `version.mk` (then make's own value stands).
+    fn full_version(&self, deps: &DepValues<'_>) -> Result<Option<String>, StepError> {
+        let core = deps.data::<SourceDir>(&self.core)?;
+        let Some(base) = crate::version::read_version_mk(&core.dir)
+            .map_err(|e| StepError::Failed(format!("target {}: {e}", self.target)))?
+        else {
+            return Ok(None);
+        };
+        let suffix = match &core.commit {
+            Some(commit) => commit.chars().take(7).collect::<String>(),
+            None => format!("tree.{}", &deps.digest(&self.core)?.to_hex()[..8]),
+        };
+        Ok(Some(format!("{base}~{suffix}")))
+    }
+
     fn setup(&self, deps: &DepValues<'_>) -> Result<MakeSetup, StepError> {
-        let dir = |id: &str| deps.data::<PathBuf>(id).cloned();
+        let dir = |id: &str| deps.data::<SourceDir>(id).map(|s| s.dir.clone());
         Ok(MakeSetup {
             core: dir(&self.core)?,
             app: dir(&self.app)?,
@@ -130,6 +162,7 @@ impl KernelTarget {
             name: self.name.clone(),
             cross: self.cross.clone(),
             source_date_epoch: self.source_date_epoch,
+            full_version: None,
         })
     }
 
@@ -142,7 +175,9 @@ impl KernelTarget {
         let js = self.jobserver.as_ref().ok_or_else(|| {
             StepError::Failed("internal: a kernel step ran without a jobserver".into())
         })?;
-        let cmd = self.setup(deps)?.command(goal, extra);
+        let mut setup = self.setup(deps)?;
+        setup.full_version = self.full_version(deps)?;
+        let cmd = setup.command(goal, extra);
         let log = self.work.join("kiln-make.log");
         run(cmd, goal.unwrap_or("build"), &log, js)
             .map_err(|e| StepError::Failed(format!("target {}: {e}", self.target)))
@@ -189,10 +224,7 @@ impl KernelTarget {
             }
             outputs.insert(name.to_string(), store.put_file(&path, true)?);
         }
-        Ok(ActionResult {
-            outputs,
-            duration_ms: 0,
-        })
+        Ok(ActionResult::with_outputs(outputs))
     }
 
     fn materializations(&self) -> Vec<Materialize> {
@@ -272,10 +304,10 @@ impl Step for KconfigStep {
         std::io::Write::write_all(&mut w, config.as_bytes())
             .map_err(|e| StepError::Failed(format!("storing the .config: {e}")))?;
         let out = w.commit(false)?;
-        Ok(ActionResult {
-            outputs: BTreeMap::from([("config".to_string(), out)]),
-            duration_ms: 0,
-        })
+        Ok(ActionResult::with_outputs(BTreeMap::from([(
+            "config".to_string(),
+            out,
+        )])))
     }
 }
 

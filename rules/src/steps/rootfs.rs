@@ -77,6 +77,7 @@ impl Step for RootfsStep {
                     vouched: tree.is_none(),
                     digest: scanned.digest().raw(),
                     tree: tree.clone(),
+                    witness: Some(scanned.witness()),
                     data: Some(Arc::new(RootfsData::Dir {
                         root: root.clone(),
                         tree,
@@ -106,9 +107,8 @@ impl RootfsStep {
         let digest = match stat_cache.lookup(path, &key) {
             Some(d) => d,
             None => {
-                let d = kiln_engine::scan::hash_file(path, meta.len()).map_err(|e| {
-                    StepError::Failed(format!("cannot read {}: {e}", path.display()))
-                })?;
+                let d = kiln_engine::scan::hash_file(path, meta.len())
+                    .map_err(|e| StepError::Failed(e.into_scan_error(path).to_string()))?;
                 stat_cache.insert(path, key, d);
                 d
             }
@@ -121,6 +121,8 @@ impl RootfsStep {
                 size: meta.len(),
             })),
             vouched: false,
+            // The initrd step checks the archive's digest as it stores it.
+            witness: None,
         }))
     }
 }

@@ -15,7 +15,7 @@ use kiln_engine::memo::TreeScanner;
 use kiln_engine::step::{DepValues, ExecContext, Prepared, SourceValue, Step, StepError};
 
 use crate::kraftfile::Component;
-use crate::sources::{ComponentId, SourceError, SourceResolver};
+use crate::sources::{ComponentId, Origin, SourceError, SourceResolver};
 
 /// Where a component's source is.
 #[derive(Debug, Clone)]
@@ -38,7 +38,17 @@ pub enum SourceLocation {
     },
 }
 
-/// A `sources` step. Its data for dependents is the directory (`PathBuf`).
+/// What a `sources` step hands its dependents: where the source is, and the git commit it is a
+/// checkout of (`None` for a local directory).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SourceDir {
+    /// The directory.
+    pub dir: PathBuf,
+    /// The commit, for a checkout from the git cache.
+    pub commit: Option<String>,
+}
+
+/// A `sources` step. Its data for dependents is a [`SourceDir`].
 pub struct SourcesStep {
     /// The step id (`sources/<component>`).
     pub id: String,
@@ -62,7 +72,7 @@ impl Step for SourcesStep {
     }
     fn prepare(&self, _: &DepValues<'_>) -> Result<Prepared, StepError> {
         match &self.location {
-            SourceLocation::Dir(dir) => self.scan(dir),
+            SourceLocation::Dir(dir) => self.scan(dir, None),
             SourceLocation::Unresolved(why) => Err(StepError::Unresolved(why.clone())),
             SourceLocation::Resolve {
                 resolver,
@@ -76,15 +86,20 @@ impl Step for SourcesStep {
                         SourceError::NeedsNetwork { .. } => StepError::Unresolved(e.to_string()),
                         e => StepError::Failed(e.to_string()),
                     })?;
+                let commit = match &r.origin {
+                    Origin::Git { commit, .. } => Some(commit.clone()),
+                    Origin::Local => None,
+                };
                 match r.tree {
                     // An immutable checkout whose digest was recorded when it was made.
                     Some(t) => Ok(Prepared::Source(SourceValue {
                         digest: t.raw(),
                         tree: None,
-                        data: Some(Arc::new(r.dir)),
+                        data: Some(Arc::new(SourceDir { dir: r.dir, commit })),
                         vouched: true,
+                        witness: None,
                     })),
-                    None => self.scan(&r.dir),
+                    None => self.scan(&r.dir, commit),
                 }
             }
         }
@@ -97,7 +112,7 @@ impl Step for SourcesStep {
 }
 
 impl SourcesStep {
-    fn scan(&self, dir: &Path) -> Result<Prepared, StepError> {
+    fn scan(&self, dir: &Path, commit: Option<String>) -> Result<Prepared, StepError> {
         let skip: Vec<&str> = self.skip.iter().map(String::as_str).collect();
         let scanned = self
             .scanner
@@ -108,7 +123,11 @@ impl SourcesStep {
             vouched: tree.is_none(),
             digest: scanned.digest().raw(),
             tree,
-            data: Some(Arc::new(dir.to_path_buf())),
+            data: Some(Arc::new(SourceDir {
+                dir: dir.to_path_buf(),
+                commit,
+            })),
+            witness: Some(scanned.witness()),
         }))
     }
 }

@@ -38,11 +38,26 @@ pub struct MachineRecord {
 }
 
 /// An instance's directory `<root>/<name>` and the paths of its files.
-#[derive(Debug, Clone, PartialEq, Eq)]
+///
+/// One made by [`create`] also holds the directory's setup lock (`<dir>/setup.lock`, an
+/// exclusive `flock`) for as long as any clone of it lives: from the moment the name is taken
+/// until QEMU (or its supervisor) runs, the directory holds no pid yet, and the lock is what
+/// tells another `kiln run` with the same name that the instance is starting rather than
+/// left over from a machine that exited.
+#[derive(Debug, Clone)]
 pub struct InstanceDir {
     root: PathBuf,
     name: String,
+    _setup_lock: Option<std::sync::Arc<fs::File>>,
 }
+
+impl PartialEq for InstanceDir {
+    fn eq(&self, other: &Self) -> bool {
+        self.root == other.root && self.name == other.name
+    }
+}
+
+impl Eq for InstanceDir {}
 
 impl InstanceDir {
     /// An existing instance `name` under `root`.
@@ -51,6 +66,7 @@ impl InstanceDir {
         let dir = InstanceDir {
             root: root.to_owned(),
             name: name.to_owned(),
+            _setup_lock: None,
         };
         if !dir.path().is_dir() {
             return Err(InstanceError::NotFound(name.to_owned()));
@@ -128,9 +144,12 @@ impl InstanceDir {
 
 /// Creates the directory for a new instance under `root`: `name`, or a generated unique name.
 ///
-/// A name already in use is an error: [`InstanceError::InUse`] while its machine runs,
-/// [`InstanceError::Exists`] once it has exited, unless `replace` is set, in which case the
-/// exited instance's directory is deleted and reused.
+/// A name already in use is an error: [`InstanceError::InUse`] while its machine runs or is
+/// being started, [`InstanceError::Exists`] once it has exited, unless `replace` is set, in
+/// which case the exited instance's directory is deleted and reused.
+///
+/// The directory appears with its setup lock already held: it is made under a temporary name,
+/// the lock taken inside it, and then renamed into place (which fails if the name is taken).
 pub fn create(
     root: &Path,
     name: Option<&str>,
@@ -139,40 +158,90 @@ pub fn create(
     fs::create_dir_all(root).map_err(InstanceError::io(root))?;
     let Some(name) = name else {
         for _ in 0..100 {
-            let dir = InstanceDir {
-                root: root.to_owned(),
-                name: generate_name(),
-            };
-            match fs::create_dir(dir.path()) {
-                Ok(()) => return Ok(dir),
-                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
-                Err(e) => return Err(InstanceError::io(dir.path())(e)),
+            if let Some(dir) = create_locked(root, &generate_name())? {
+                return Ok(dir);
             }
         }
         return Err(InstanceError::Exists("<generated>".into()));
     };
     validate_name(name)?;
+    if let Some(dir) = create_locked(root, name)? {
+        return Ok(dir);
+    }
     let dir = InstanceDir {
         root: root.to_owned(),
         name: name.to_owned(),
+        _setup_lock: None,
     };
-    match fs::create_dir(dir.path()) {
-        Ok(()) => return Ok(dir),
-        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
-        Err(e) => return Err(InstanceError::io(dir.path())(e)),
-    }
     let state = status(&dir)?.state;
     match state {
         State::Running | State::Paused => Err(InstanceError::InUse {
             name: name.to_owned(),
             state: state.as_str().to_owned(),
         }),
+        // No pid yet: either a `kiln run` is still starting it (and holds its setup lock),
+        // or one died while starting it.
+        State::Created if try_setup_lock(&dir)?.is_none() => Err(InstanceError::InUse {
+            name: name.to_owned(),
+            state: "starting".to_owned(),
+        }),
         State::Exited | State::Created if replace => {
             fs::remove_dir_all(dir.path()).map_err(InstanceError::io(dir.path()))?;
-            fs::create_dir(dir.path()).map_err(InstanceError::io(dir.path()))?;
-            Ok(dir)
+            // Two replacers at once: one rename wins, the other sees the name taken.
+            create_locked(root, name)?.ok_or_else(|| InstanceError::InUse {
+                name: name.to_owned(),
+                state: "starting".to_owned(),
+            })
         }
         State::Exited | State::Created => Err(InstanceError::Exists(name.to_owned())),
+    }
+}
+
+/// Makes `<root>/<name>` with its setup lock held, or `None` if the name is taken.
+fn create_locked(root: &Path, name: &str) -> Result<Option<InstanceDir>, InstanceError> {
+    let temp = root.join(format!(".{name}.{}.setup", std::process::id()));
+    let _ = fs::remove_dir_all(&temp);
+    fs::create_dir(&temp).map_err(InstanceError::io(&temp))?;
+    let staged = InstanceDir {
+        root: root.to_owned(),
+        name: temp
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default(),
+        _setup_lock: None,
+    };
+    let lock = try_setup_lock(&staged)?;
+    let dir = InstanceDir {
+        root: root.to_owned(),
+        name: name.to_owned(),
+        _setup_lock: lock.map(std::sync::Arc::new),
+    };
+    match fs::rename(&temp, dir.path()) {
+        Ok(()) => Ok(Some(dir)),
+        Err(_) if dir.path().exists() => {
+            let _ = fs::remove_dir_all(&temp);
+            Ok(None)
+        }
+        Err(e) => {
+            let _ = fs::remove_dir_all(&temp);
+            Err(InstanceError::io(dir.path())(e))
+        }
+    }
+}
+
+/// The setup lock, or `None` while another process holds it.
+fn try_setup_lock(dir: &InstanceDir) -> Result<Option<fs::File>, InstanceError> {
+    let path = dir.file("setup.lock");
+    let file = fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&path)
+        .map_err(InstanceError::io(&path))?;
+    match file.try_lock() {
+        Ok(()) => Ok(Some(file)),
+        Err(fs::TryLockError::WouldBlock) => Ok(None),
+        Err(fs::TryLockError::Error(e)) => Err(InstanceError::io(&path)(e)),
     }
 }
 

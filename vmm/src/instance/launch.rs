@@ -189,18 +189,24 @@ pub fn launch(
 }
 
 fn check_files(spec: &MachineSpec) -> Result<(), InstanceError> {
-    let missing = |what, path: &Path| InstanceError::Missing {
+    let missing = |what, path: &Path, why| InstanceError::Missing {
         what,
         path: path.to_owned(),
+        why,
     };
-    if !spec.kernel.is_file() {
-        return Err(missing("kernel", &spec.kernel));
+    if let Some(why) = crate::not_a_file(&spec.kernel) {
+        return Err(missing("kernel", &spec.kernel, why));
     }
-    if let Some(initrd) = spec.initrd.as_deref().filter(|p| !p.is_file()) {
-        return Err(missing("initrd", initrd));
+    if let Some(initrd) = spec.initrd.as_deref()
+        && let Some(why) = crate::not_a_file(initrd)
+    {
+        return Err(missing("initrd", initrd, why));
     }
     match spec.shared_dirs.iter().find(|d| !d.host.is_dir()) {
-        Some(d) => Err(missing("shared directory", &d.host)),
+        Some(d) if d.host.exists() => {
+            Err(missing("shared directory", &d.host, "is not a directory"))
+        }
+        Some(d) => Err(missing("shared directory", &d.host, "does not exist")),
         None => Ok(()),
     }
 }

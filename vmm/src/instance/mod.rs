@@ -91,12 +91,14 @@ pub enum InstanceError {
     )]
     PathTooLong(PathBuf),
     /// A file the machine needs is missing.
-    #[error("{what} {path} does not exist")]
+    #[error("{what} {path} {why}")]
     Missing {
         /// `kernel`, `initrd`, `shared directory`.
         what: &'static str,
         /// The path.
         path: PathBuf,
+        /// What is wrong with it ("does not exist", "is a directory, not a file").
+        why: &'static str,
     },
     /// QEMU is not installed.
     #[error(
