@@ -34,6 +34,9 @@ pub fn run(args: &RunArgs) -> Result<(), CliError> {
         .map(|p| parse::port(p))
         .collect::<Result<Vec<_>, _>>();
     let ports = ports.map_err(CliError::Usage)?;
+    if let Some(name) = &args.name {
+        instance::validate_name(name).map_err(|e| CliError::Usage(format!("--name: {e}")))?;
+    }
     let s = session::open(&args.project, Some(jobs))?;
     if s.plan.targets.len() != 1 {
         let names: Vec<&str> = s.plan.targets.iter().map(|t| t.name.as_str()).collect();

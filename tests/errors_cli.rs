@@ -286,3 +286,58 @@ fn closed_stdout_does_not_panic() {
         out.status.code()
     );
 }
+
+#[test]
+fn a_huge_line_is_not_echoed_whole() {
+    let w = World::new();
+    let p = w.dir("p");
+    let huge = "x".repeat(1 << 20);
+    write(
+        &p.join("Kraftfile"),
+        format!("spec: v0.6\nruntime: base:latest\n{huge}: 1\n"),
+    );
+    let (code, _, err) = run(&w, &p, &["plan"]);
+    assert_eq!(code, 2);
+    assert!(err.len() < 4096, "{} bytes of error", err.len());
+    assert!(err.contains("./Kraftfile:3:1"), "{err}");
+    assert!(err.contains('…'), "the line is cut: {err}");
+}
+
+#[test]
+fn invalid_utf8_points_at_the_bad_byte() {
+    let w = World::new();
+    let p = w.dir("p");
+    write(
+        &p.join("Kraftfile"),
+        b"spec: v0.6\nruntime: base:latest\ncmd: [\"caf\xe9\"]\n".as_slice(),
+    );
+    let (code, _, err) = run(&w, &p, &["plan"]);
+    assert_eq!(code, 2);
+    assert!(
+        err.contains("not valid UTF-8") && err.contains("./Kraftfile:3:11"),
+        "{err}"
+    );
+}
+
+#[test]
+fn a_kernel_path_that_is_a_directory_says_so() {
+    let w = World::new();
+    let p = w.dir("p");
+    std::fs::create_dir_all(p.join("kernel-dir")).unwrap();
+    write(
+        &p.join("Kraftfile"),
+        "spec: v0.6\nruntime: kernel://kernel-dir\ncmd: [\"/app\"]\n",
+    );
+    let out = w
+        .kiln(&p)
+        .env("XDG_STATE_HOME", w.dir("state"))
+        .args(["run", "--rm"])
+        .output()
+        .unwrap();
+    let err = text(&out.stderr);
+    assert_ne!(out.status.code(), Some(0));
+    assert!(
+        err.contains("kernel-dir is a directory, not a file"),
+        "{err}"
+    );
+}

@@ -377,3 +377,58 @@ fn a_volume_is_a_9p_share_with_an_fstab_entry() {
         "{err}"
     );
 }
+
+#[test]
+fn five_runs_with_one_name_at_once_tell_the_losers_it_is_taken_not_exited() {
+    let m = setup("  - qemu/x86_64\n");
+    m.ok(&["build"]);
+    let children: Vec<std::process::Child> = (0..5)
+        .map(|_| {
+            std::process::Command::new(assert_cmd::cargo::cargo_bin("kiln"))
+                .args(["run", "-d", "--name", "same", "--", "hang"])
+                .current_dir(&m.project)
+                .envs(m.kiln().get_envs().filter_map(|(k, v)| Some((k, v?))))
+                .stdout(std::process::Stdio::piped())
+                .stderr(std::process::Stdio::piped())
+                .spawn()
+                .expect("start kiln run")
+        })
+        .collect();
+    let outs: Vec<std::process::Output> = children
+        .into_iter()
+        .map(|c| c.wait_with_output().expect("wait"))
+        .collect();
+    let winners = outs.iter().filter(|o| o.status.success()).count();
+    assert_eq!(winners, 1, "exactly one run takes the name");
+    for o in outs.iter().filter(|o| !o.status.success()) {
+        let err = text(&o.stderr);
+        assert!(
+            err.contains("\"same\" is running") || err.contains("\"same\" is starting"),
+            "a loser was told: {err}"
+        );
+        assert!(!err.contains("exited"), "{err}");
+    }
+    m.ok(&["stop", "same"]);
+}
+
+#[test]
+fn a_detached_run_on_a_taken_port_says_so_once() {
+    let m = setup("  - qemu/x86_64\n");
+    let taken = TcpListener::bind("127.0.0.1:0").expect("bind");
+    let port = taken.local_addr().unwrap().port();
+    let (code, _, err) = m.run(&[
+        "-d",
+        "--name",
+        "p",
+        "-p",
+        &format!("{port}:80"),
+        "--",
+        "hang",
+    ]);
+    assert_eq!(code, 1, "{err}");
+    assert_eq!(
+        err.matches("Could not set up host forwarding rule").count(),
+        1,
+        "{err}"
+    );
+}

@@ -133,11 +133,14 @@ impl Setup {
         text(&out.expect("git").stdout).trim().to_string()
     }
     fn greeting(&self) -> String {
+        self.serial_line("app: greeting: ")
+    }
+    fn serial_line(&self, prefix: &str) -> String {
         let k = self.project.join(".unikraft/build/hello_qemu-x86_64");
         let (_, serial) = boot_x86(&k, None, "");
         serial
             .lines()
-            .find_map(|l| l.strip_prefix("app: greeting: "))
+            .find_map(|l| l.strip_prefix(prefix))
             .unwrap_or("")
             .to_string()
     }
@@ -149,6 +152,13 @@ fn stable_resolves_through_a_mirror_and_the_lock_pins_it() {
     let doc = s.ok(&["build"]);
     assert_eq!(step(&doc, "qemu-x86_64/compile")["status"], "ran");
     assert_eq!(s.greeting(), "release 0.2.0");
+    // A git core's kernel embeds the locked commit, as Unikraft's gitsha1 would in a clean
+    // checkout of it.
+    let commit = s.commit_of("RELEASE-0.2.0");
+    assert_eq!(
+        s.serial_line("version: "),
+        format!("0.17.0~{}", &commit[..7])
+    );
     let lock = s.lock();
     assert!(
         lock.contains(&format!("commit = \"{}\"", s.commit_of("RELEASE-0.2.0"))),

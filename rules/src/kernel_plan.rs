@@ -81,7 +81,7 @@ impl<'p> KernelPlanner<'p> {
             None => add(
                 "sources/app".into(),
                 SourceLocation::Dir(project.kraftfile_dir()),
-                app_skips(project),
+                app_skips(project, opts.cache_dir.as_deref()),
             ),
         };
         let tools_dir = opts
@@ -187,8 +187,9 @@ pub fn cross_compile(arch: Arch) -> String {
 }
 
 /// What the application directory's tree leaves out: kiln's and kraft's state, git, the
-/// Kraftfile and its lock, and the rootfs and output directory when they are inside it.
-fn app_skips(project: &Project) -> Vec<String> {
+/// Kraftfile and its lock, and the rootfs, the output directory and kiln's cache when they are
+/// inside it (the cache changes during every build).
+fn app_skips(project: &Project, cache: Option<&Path>) -> Vec<String> {
     let dir = project.kraftfile_dir();
     let mut skip: Vec<String> = [".unikraft", ".git", "Kraftfile.lock"]
         .iter()
@@ -206,6 +207,11 @@ fn app_skips(project: &Project) -> Vec<String> {
         skip.extend(inside(&project.resolve(&r.value)));
     }
     skip.extend(inside(&project.outdir()));
+    if let Some(cache) = cache {
+        skip.extend(inside(
+            &std::path::absolute(cache).unwrap_or_else(|_| cache.to_path_buf()),
+        ));
+    }
     skip.retain(|s| !s.is_empty());
     skip
 }

@@ -58,14 +58,17 @@ pub(crate) fn libraries(
 ) -> Result<BTreeMap<String, Component>, Diagnostic> {
     let mut out = BTreeMap::new();
     for e in cx.entries(node, "`libraries`")? {
-        if !e
-            .key
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || "._-".contains(c))
-        {
+        if let Some(problem) = super::names::path_component_problem(&e.key) {
+            let shown: String = e.key.chars().take(64).collect();
             return Err(cx
-                .error(e.key_node, format!("invalid library name `{}`", e.key))
-                .with_help("library names use only letters, digits, `.`, `_` and `-`"));
+                .error(
+                    e.key_node,
+                    format!("invalid library name `{shown}`: {problem}"),
+                )
+                .with_help(
+                    "library names use only letters, digits, `.`, `_` and `-`, not starting \
+                     with `.` or `-`",
+                ));
         }
         let what = format!("library `{}`", e.key);
         if matches!(e.value.value, Value::Null) {

@@ -40,16 +40,19 @@ pub struct MachineRecord {
 /// An instance's directory `<root>/<name>` and the paths of its files.
 ///
 /// One made by [`create`] also holds the directory's setup lock (`<dir>/setup.lock`, an
-/// exclusive `flock`) for as long as any clone of it lives: from the moment the name is taken
-/// until QEMU (or its supervisor) runs, the directory holds no pid yet, and the lock is what
-/// tells another `kiln run` with the same name that the instance is starting rather than
-/// left over from a machine that exited.
+/// exclusive `flock`) from the moment the name is taken until [`InstanceDir::setup_done`]
+/// (called by `launch` once QEMU's pid is recorded): until then the directory says neither
+/// "running" nor reliably "exited", and the lock is what tells another `kiln run` with the
+/// same name that the instance is starting.
 #[derive(Debug, Clone)]
 pub struct InstanceDir {
     root: PathBuf,
     name: String,
-    _setup_lock: Option<std::sync::Arc<fs::File>>,
+    setup_lock: SetupLock,
 }
+
+/// The setup lock, shared by the clones of one [`InstanceDir`] and released by any of them.
+type SetupLock = std::sync::Arc<std::sync::Mutex<Option<fs::File>>>;
 
 impl PartialEq for InstanceDir {
     fn eq(&self, other: &Self) -> bool {
@@ -66,7 +69,7 @@ impl InstanceDir {
         let dir = InstanceDir {
             root: root.to_owned(),
             name: name.to_owned(),
-            _setup_lock: None,
+            setup_lock: SetupLock::default(),
         };
         if !dir.path().is_dir() {
             return Err(InstanceError::NotFound(name.to_owned()));
@@ -82,6 +85,14 @@ impl InstanceDir {
             .unwrap_or_default();
         let root = path.parent().unwrap_or(Path::new("/"));
         InstanceDir::open(root, name)
+    }
+
+    /// Releases the setup lock: the machine's process is recorded, so its state speaks for
+    /// itself from now on.
+    pub fn setup_done(&self) {
+        if let Ok(mut lock) = self.setup_lock.lock() {
+            lock.take();
+        }
     }
 
     /// The instance's name.
@@ -171,27 +182,25 @@ pub fn create(
     let dir = InstanceDir {
         root: root.to_owned(),
         name: name.to_owned(),
-        _setup_lock: None,
+        setup_lock: SetupLock::default(),
     };
     let state = status(&dir)?.state;
+    let starting = || InstanceError::InUse {
+        name: name.to_owned(),
+        state: "starting".to_owned(),
+    };
     match state {
         State::Running | State::Paused => Err(InstanceError::InUse {
             name: name.to_owned(),
             state: state.as_str().to_owned(),
         }),
-        // No pid yet: either a `kiln run` is still starting it (and holds its setup lock),
-        // or one died while starting it.
-        State::Created if try_setup_lock(&dir)?.is_none() => Err(InstanceError::InUse {
-            name: name.to_owned(),
-            state: "starting".to_owned(),
-        }),
+        // A `kiln run` is still starting it: QEMU may be spawned without its pid recorded,
+        // which alone would read as "exited".
+        _ if try_setup_lock(&dir)?.is_none() => Err(starting()),
         State::Exited | State::Created if replace => {
             fs::remove_dir_all(dir.path()).map_err(InstanceError::io(dir.path()))?;
             // Two replacers at once: one rename wins, the other sees the name taken.
-            create_locked(root, name)?.ok_or_else(|| InstanceError::InUse {
-                name: name.to_owned(),
-                state: "starting".to_owned(),
-            })
+            create_locked(root, name)?.ok_or_else(starting)
         }
         State::Exited | State::Created => Err(InstanceError::Exists(name.to_owned())),
     }
@@ -208,13 +217,13 @@ fn create_locked(root: &Path, name: &str) -> Result<Option<InstanceDir>, Instanc
             .file_name()
             .map(|n| n.to_string_lossy().into_owned())
             .unwrap_or_default(),
-        _setup_lock: None,
+        setup_lock: SetupLock::default(),
     };
     let lock = try_setup_lock(&staged)?;
     let dir = InstanceDir {
         root: root.to_owned(),
         name: name.to_owned(),
-        _setup_lock: lock.map(std::sync::Arc::new),
+        setup_lock: std::sync::Arc::new(std::sync::Mutex::new(lock)),
     };
     match fs::rename(&temp, dir.path()) {
         Ok(()) => Ok(Some(dir)),

@@ -177,6 +177,7 @@ pub fn launch(
             (pid, None, Some(child))
         }
     };
+    dir.setup_done();
     let remove_on_exit = opts.remove_on_exit && parent.is_some();
     Ok(Launched {
         dir: dir.clone(),
@@ -286,7 +287,10 @@ fn start_supervisor(
             Ok(pid) => Ok((pid, child)),
             Err(_) => Err(fail(format!("bad answer {line:?}"))),
         },
-        Some(line) => Err(fail(line[FAILED.len()..].replace("\\n", "\n"))),
+        // The supervisor's own answer says it all; its log holds the same words again.
+        Some(line) => Err(InstanceError::Supervisor(
+            line[FAILED.len()..].replace("\\n", "\n"),
+        )),
         None => {
             let _ = child.kill();
             let _ = child.wait();
