@@ -439,6 +439,38 @@ fn cpio_rootfs_is_passed_through_byte_for_byte() {
 }
 
 #[test]
+fn a_newc_rootfs_unikraft_could_not_boot_is_refused_naming_the_entry() {
+    let w = World::new();
+    let p = cpio_project(&w, "newc");
+    // Reverse-sorted: every file comes before its directory; and then no trailer.
+    sh(
+        &p.join("tree"),
+        "find . | LC_ALL=C sort -r | /usr/bin/cpio --quiet -o -H newc > ../rootfs.cpio",
+    );
+    let out = w.kiln(&p).arg("build").output().expect("run");
+    assert_eq!(out.status.code(), Some(1));
+    let err = text(&out.stderr);
+    assert!(
+        err.contains("rootfs.cpio` cannot be booted as an initrd")
+            && err.contains("comes before its directory"),
+        "{err}"
+    );
+    let good = read(&{
+        sh(
+            &p.join("tree"),
+            "find . | LC_ALL=C sort | /usr/bin/cpio --quiet -o -H newc > ../rootfs.cpio",
+        );
+        p.join("rootfs.cpio")
+    });
+    std::fs::write(p.join("rootfs.cpio"), &good[..good.len() - 512]).unwrap();
+    let out = w.kiln(&p).arg("build").output().expect("run");
+    let err = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(err.contains("TRAILER!!!") || err.contains("ends"), "{err}");
+    assert!(!initramfs(&p, host_arch()).exists());
+}
+
+#[test]
 fn odc_cpio_rootfs_is_refused_with_its_location() {
     let w = World::new();
     let p = cpio_project(&w, "odc");

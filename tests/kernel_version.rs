@@ -82,3 +82,43 @@ fn a_core_inside_a_git_repository_gives_the_same_kernel_as_outside_one() {
     let (_, serial) = boot_x86(&b.join(".unikraft/build/hello_qemu-x86_64"), None, "");
     assert!(!serial.contains(version), "{serial}");
 }
+
+/// A core whose Kconfig has no Firecracker support drops `CONFIG_KVM_VMM_FIRECRACKER=y` in
+/// `make defconfig`, as real Kconfig drops symbols it does not know: the kconfig step fails
+/// instead of building a kernel named `_fc-x86_64` that is not one.
+#[test]
+fn a_target_the_core_cannot_build_fails_at_kconfig() {
+    let w = World::new();
+    let core = w.dir("core");
+    copy_core(&core);
+    let script = core.join("scripts/kconfig.sh");
+    let text = text(&read(&script)).replace(
+        "' \"$@\" > \"$tmp\"",
+        "' \"$@\" | grep -v KVM_VMM_FIRECRACKER > \"$tmp\"",
+    );
+    assert!(
+        text.contains("grep -v KVM_VMM_FIRECRACKER"),
+        "the patch applies"
+    );
+    write(&script, text);
+    chmod(&script, 0o755);
+    let p = w.dir("app");
+    write(
+        &p.join("Kraftfile"),
+        format!(
+            "spec: v0.6\nname: hello\nunikraft:\n  source: {}\ntargets:\n  - fc/x86_64\n",
+            core.display()
+        ),
+    );
+    write(
+        &p.join("main.c"),
+        read(&testkernel_dir().join("example-app/main.c")),
+    );
+    let (code, doc, err) = build_json(&w, &p, &[]);
+    assert_eq!(code, 1, "{err}");
+    assert_eq!(status_of(&doc, "fc-x86_64/kconfig"), "failed");
+    assert!(
+        err.contains("dropped CONFIG_KVM_VMM_FIRECRACKER=y, which fc/x86_64 needs"),
+        "{err}"
+    );
+}

@@ -49,13 +49,19 @@ impl Owner {
         })
     }
 
+    /// The process `pid` as it is now, if it exists (and `/proc` can tell its start time).
+    pub fn of_pid(pid: u32) -> Option<Owner> {
+        start_time(pid).map(|start| Owner { pid, start })
+    }
+
     /// Whether this process is still running (the same process, not a later one with the same
-    /// pid). Where `/proc` cannot tell, the answer is yes.
+    /// pid; a zombie has stopped running). Where `/proc` cannot tell, the answer is yes.
     pub fn is_alive(&self) -> bool {
         if !Path::new("/proc/self/stat").exists() {
             return true;
         }
-        start_time(self.pid) == Some(self.start)
+        matches!(proc_stat(self.pid), Some((state, start))
+            if start == self.start && state != 'Z' && state != 'X')
     }
 }
 
@@ -203,14 +209,22 @@ fn boot_time() -> Option<SystemTime> {
     })
 }
 
-/// Field 22 (`starttime`) of `/proc/<pid>/stat`. The second field (the command name) is in
-/// parentheses and may itself hold spaces and parentheses, so fields are counted after the
-/// last `)`.
+/// Field 22 (`starttime`) of `/proc/<pid>/stat`.
 fn start_time(pid: u32) -> Option<u64> {
+    proc_stat(pid).map(|(_, start)| start)
+}
+
+/// Fields 3 (state) and 22 (`starttime`) of `/proc/<pid>/stat`. The second field (the command
+/// name) is in parentheses and may itself hold spaces and parentheses, so fields are counted
+/// after the last `)`.
+fn proc_stat(pid: u32) -> Option<(char, u64)> {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
     let (_, after) = stat.rsplit_once(')')?;
-    // After the name come field 3 (state) onwards; starttime is field 22.
-    after.split_whitespace().nth(22 - 3)?.parse().ok()
+    let mut fields = after.split_whitespace();
+    let state = fields.next()?.chars().next()?;
+    // After the state (field 3) comes field 4; starttime is field 22.
+    let start = fields.nth(22 - 4)?.parse().ok()?;
+    Some((state, start))
 }
 
 #[cfg(test)]

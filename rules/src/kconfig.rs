@@ -23,7 +23,19 @@ pub const CONFIG_GZ: &str = "CONFIG_LIBUKLIBID_INFO_UKCONFIGGZ";
 
 /// The options kraft implies for a target.
 pub fn implied(target: &Target) -> KconfigValues {
+    implied_for(target.plat, target.arch)
+}
+
+/// The options kraft implies for a platform and architecture.
+pub fn implied_for(plat: Platform, arch: Arch) -> KconfigValues {
     let mut m = KconfigValues::new();
+    let target = Target {
+        name: None,
+        plat,
+        arch,
+        kconfig: Default::default(),
+        pos: crate::kraftfile::Pos { line: 1, column: 1 },
+    };
     let arch = match target.arch {
         Arch::X86_64 => "CONFIG_ARCH_X86_64",
         Arch::Arm64 => "CONFIG_ARCH_ARM_64",

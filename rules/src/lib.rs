@@ -3,11 +3,13 @@
 pub mod boot;
 pub mod cmdline;
 pub mod diag;
+pub mod dotconfig;
 pub mod initrd;
 pub mod kconfig;
 pub mod kernel_plan;
 pub mod kraftfile;
 pub mod make;
+pub mod make_guard;
 pub mod plan;
 pub mod project;
 pub mod select;

@@ -169,7 +169,9 @@ pub fn iso8601_utc(secs: u32) -> String {
 }
 
 /// Runs `cmd`, appending its output to `log`, holding one jobserver token for make's implicit
-/// job and handing make the jobserver for the rest.
+/// job and handing make the jobserver for the rest. Its pid is recorded in the log's
+/// directory while it runs (see `make_guard.rs`; call [`crate::make_guard::recover`] before
+/// writing make's inputs there).
 pub fn run(
     mut cmd: Command,
     goal: &str,
@@ -195,7 +197,12 @@ pub fn run(
     let _token = jobserver
         .acquire()
         .map_err(io("waiting for a jobserver token"))?;
-    let status = cmd.status().map_err(io("starting make"))?;
+    let work = log.parent().unwrap_or(Path::new("."));
+    let mut child = cmd.spawn().map_err(io("starting make"))?;
+    crate::make_guard::record(work, child.id());
+    let status = child.wait().map_err(io("waiting for make"));
+    crate::make_guard::clear(work);
+    let status = status?;
     if status.success() {
         return Ok(());
     }

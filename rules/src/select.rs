@@ -82,7 +82,18 @@ fn candidates(project: &Project) -> Result<Vec<Target>, Diagnostic> {
             pos: crate::diag::Pos { line: 1, column: 1 },
         }]);
     }
+    // Point at what makes this a kernel project (the place to add targets next to).
+    let pos = kf
+        .unikraft
+        .iter()
+        .chain(kf.template.iter())
+        .chain(kf.libraries.values())
+        .map(|c| c.pos)
+        .min()
+        .unwrap_or(crate::diag::Pos { line: 1, column: 1 });
+    let text = std::fs::read_to_string(&kf.path).unwrap_or_default();
     Err(Diagnostic::new(&kf.path, "the Kraftfile has no `targets:`")
+        .at(pos, 1, &text)
         .with_help("add for example `targets:\n  - qemu/x86_64`"))
 }
 

@@ -85,6 +85,20 @@ pub enum InitrdError {
         source: io::Error,
     },
 
+    /// A rootfs archive that Unikraft would fail to unpack at boot.
+    #[error(
+        "`{}` cannot be booted as an initrd: {problem}; rebuild the archive (`cd <dir> && find \
+         . | LC_ALL=C sort | cpio -o -H newc > rootfs.cpio`), or give the directory itself as \
+         the rootfs",
+        .path.display()
+    )]
+    BadArchive {
+        /// The archive given as rootfs.
+        path: PathBuf,
+        /// What is wrong, and where.
+        problem: super::NewcProblem,
+    },
+
     /// A rootfs given as a file is not an uncompressed newc cpio archive.
     #[error(
         "`{}` is not a cpio newc archive ({found}); kiln accepts only uncompressed newc \

@@ -13,7 +13,7 @@ use crate::diag::Diagnostic;
 use super::component;
 use super::ctx::{Ctx, Fields};
 use super::interpolate::{EnvLookup, InterpolateError, interpolate};
-use super::model::{EnvVar, Kraftfile, KraftfileVersion, Located, SpecVersion, Volume};
+use super::model::{EnvVar, Kraftfile, KraftfileVersion, Located, Pos, SpecVersion, Volume};
 use super::node::{Node, Value};
 use super::shell;
 use super::target;
@@ -228,6 +228,7 @@ fn name(cx: &Ctx<'_>, node: Option<&Node>, dir_name: Option<&str>) -> Result<Str
             cx.file,
             "cannot name the project: no `name:` and no usable directory name",
         )
+        .at(Pos { line: 1, column: 1 }, 1, cx.src)
         .with_help("add `name: <project>` to the Kraftfile")),
     }
 }

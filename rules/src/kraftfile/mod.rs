@@ -127,13 +127,11 @@ fn parse(
         let d = Diagnostic::new(path, format!("invalid YAML: {}", e.message)).with_help(
             "check the indentation, quotes and brackets at this spot and on the line before",
         );
-        match e.pos {
-            Some(pos) => d.at(pos, 1, text),
-            None => d,
-        }
+        d.at(e.pos.unwrap_or(Pos { line: 1, column: 1 }), 1, text)
     })?;
     let Some(mut root) = root else {
         return Err(Diagnostic::new(path, "the Kraftfile is empty")
+            .at(Pos { line: 1, column: 1 }, 1, text)
             .with_help("a minimal Kraftfile is `spec: v0.6`, `unikraft: stable` and `targets: [qemu/x86_64]`, one per line"));
     };
     convert::interpolate_tree(&cx, &mut root, env)?;

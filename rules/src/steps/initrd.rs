@@ -13,7 +13,7 @@ use std::path::PathBuf;
 use kiln_engine::step::{DepValues, ExecContext, Materialize, Prepared, Step, StepError};
 use kiln_engine::{Action, ActionResult, BlobWriter};
 
-use crate::initrd::{NewcOptions, write_newc};
+use crate::initrd::{InitrdError, NewcOptions, ReadNewcError, read_newc, write_newc};
 use crate::steps::rootfs::RootfsData;
 
 /// Bump when the archive layout changes: every cached initrd is then rebuilt.
@@ -99,15 +99,30 @@ impl Step for InitrdStep {
     }
 }
 
+/// Stores the archive at `path` (of `size` bytes when hashed), reading every entry as
+/// Unikraft will: an archive it could not boot fails here, naming the entry.
 fn copy_exact(path: &PathBuf, size: u64, w: &mut Box<dyn BlobWriter>) -> Result<(), StepError> {
     let err = |e: std::io::Error| StepError::Failed(format!("cannot read {}: {e}", path.display()));
     let f = std::fs::File::open(path).map_err(err)?;
-    let copied = std::io::copy(&mut f.take(size + 1), w).map_err(err)?;
-    if copied != size {
-        return Err(StepError::Failed(format!(
+    let mut copied = 0u64;
+    let mut input = f.take(size + 1);
+    let read = read_newc(&mut input, &mut |bytes| {
+        copied += bytes.len() as u64;
+        std::io::Write::write_all(w, bytes)
+    });
+    match read {
+        Ok(_) if copied != size => Err(StepError::Failed(format!(
             "{} changed while it was being stored; build again",
             path.display()
-        )));
+        ))),
+        Ok(_) => Ok(()),
+        Err(ReadNewcError::Io(e)) => Err(err(e)),
+        Err(ReadNewcError::Bad(problem)) => Err(StepError::Failed(
+            InitrdError::BadArchive {
+                path: path.clone(),
+                problem,
+            }
+            .to_string(),
+        )),
     }
-    Ok(())
 }

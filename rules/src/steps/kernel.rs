@@ -166,6 +166,13 @@ impl KernelTarget {
         })
     }
 
+    /// Makes the work directory safe for a new make: stops a make that a killed kiln left
+    /// running there and removes what it may have cut short. Call it before writing make's
+    /// inputs (`.config`, the defconfig, the embedded initrd).
+    fn recover_work(&self) {
+        crate::make_guard::recover(&self.work);
+    }
+
     fn make(
         &self,
         deps: &DepValues<'_>,
@@ -205,6 +212,29 @@ impl KernelTarget {
         let _ = std::fs::remove_file(&staged);
         let real = text.replace(WORK_PLACEHOLDER, &self.work.display().to_string());
         write_if_changed(&self.work.join(".config"), real.as_bytes())
+    }
+
+    /// Fails if `make defconfig` dropped an option the target implies (the architecture, the
+    /// platform, the VMM): the core does not know it, and the kernel would not be for this
+    /// target, whatever its file name says.
+    fn check_implied(&self, config: &str) -> Result<(), StepError> {
+        let got = crate::dotconfig::parse_dotconfig(config).map_err(|e| {
+            StepError::Failed(format!(
+                "target {}: cannot read the .config make wrote: {e}",
+                self.target
+            ))
+        })?;
+        for (sym, want) in crate::kconfig::implied_for(self.plat, self.arch) {
+            if got.get(&sym) != Some(&want) {
+                return Err(StepError::Failed(format!(
+                    "target {}: `make defconfig` dropped {sym}={want}, which {}/{} needs: this \
+                     Unikraft core does not offer that platform or architecture; use a core \
+                     that does, or remove the target",
+                    self.target, self.plat, self.arch
+                )));
+            }
+        }
+        Ok(())
     }
 
     /// Stores the kernel and its `.dbg` from the work directory.
@@ -293,13 +323,16 @@ impl Step for KconfigStep {
         ctx: &ExecContext<'_>,
     ) -> Result<ActionResult, StepError> {
         let t = &self.target;
+        t.recover_work();
         let work = t.work.display().to_string();
         let defconfig = t.work.join("kiln.defconfig");
         let text = defconfig_text(&self.options).replace(WORK_PLACEHOLDER, &work);
         write_if_changed(&defconfig, text.as_bytes())?;
         let extra = [format!("UK_DEFCONFIG={}", defconfig.display())];
         t.make(deps, Some("defconfig"), &extra)?;
-        let config = read(&t.work.join(".config"))?.replace(&work, WORK_PLACEHOLDER);
+        let config = read(&t.work.join(".config"))?;
+        t.check_implied(&config)?;
+        let config = config.replace(&work, WORK_PLACEHOLDER);
         let mut w = ctx.store.blob_writer()?;
         std::io::Write::write_all(&mut w, config.as_bytes())
             .map_err(|e| StepError::Failed(format!("storing the .config: {e}")))?;
@@ -345,6 +378,7 @@ impl Step for CompileStep {
         deps: &DepValues<'_>,
         ctx: &ExecContext<'_>,
     ) -> Result<ActionResult, StepError> {
+        self.target.recover_work();
         self.target.write_config(deps, &self.deps[0], ctx.store)?;
         if let Some(einitrd) = &self.einitrd {
             write_if_changed(einitrd, &empty_newc()?)?;
@@ -391,6 +425,7 @@ impl Step for EmbedStep {
         deps: &DepValues<'_>,
         ctx: &ExecContext<'_>,
     ) -> Result<ActionResult, StepError> {
+        self.target.recover_work();
         self.target.write_config(deps, &self.deps[1], ctx.store)?;
         let initrd = deps
             .result(&self.deps[2])?
