@@ -72,8 +72,10 @@ pub struct TreeWitness {
     snapshot: Option<StatSnapshot>,
     /// The digest the scan gave.
     digest: TreeDigest,
-    /// For the last resort: a rescan through the stat cache.
+    /// For the last resort, a rescan through the stat cache: the scan's own, or the file
+    /// to load one from (loaded only then: a vouched no-op must not read it).
     stat_cache: Option<Arc<StatCache>>,
+    stat_cache_file: Option<PathBuf>,
 }
 
 impl SourceWitness for TreeWitness {
@@ -89,7 +91,10 @@ impl SourceWitness for TreeWitness {
         // The watcher vouched before the build but cannot answer now (it restarted, say):
         // fall back to the digest, through the stat cache.
         let skip: Vec<&str> = self.skip.iter().map(String::as_str).collect();
-        let fallback = StatCache::empty(Path::new("/nonexistent/kiln-stat-cache"));
+        let fallback = match &self.stat_cache_file {
+            Some(file) => StatCache::load(file),
+            None => StatCache::empty(Path::new("/nonexistent/kiln-stat-cache")),
+        };
         let cache = self.stat_cache.as_deref().unwrap_or(&fallback);
         let (tree, _) = scan_dir_skipping(&self.root, cache, &skip).map_err(|e| e.to_string())?;
         if tree.digest() == self.digest {
@@ -201,7 +206,8 @@ impl TreeScanner {
                 stamp: Some((m.stamp, w.clone())),
                 snapshot: None,
                 digest: m.digest,
-                stat_cache: Some(self.shared_stat_cache().clone()),
+                stat_cache: self.stat_cache.get().cloned(),
+                stat_cache_file: Some(self.stat_cache_file.clone()),
             };
             return Ok(Scanned::Unchanged {
                 digest: m.digest,
@@ -225,6 +231,7 @@ impl TreeScanner {
             snapshot: Some(snapshot),
             digest: tree.digest(),
             stat_cache: None,
+            stat_cache_file: None,
         });
         if let Some(stamp) = stamp.filter(|_| stats.external_links == 0) {
             let new = Memo {
