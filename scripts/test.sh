@@ -7,8 +7,11 @@ cd "$(dirname "$0")/.."
 
 # Debian packages the tests need, as "command:package": GNU cpio reads kiln's archives back;
 # make, gcc and binutils build the test kernel (testkernel/), the cross compiler its arm64
-# build, QEMU boots both; git serves kernel sources from repositories made by the tests.
-needs=(cpio:cpio make:make gcc:gcc ld:binutils git:git flock:util-linux
+# build, QEMU boots both; flex and bison are checked for as Unikraft's kconfig needs them;
+# git serves kernel sources from repositories made by the tests; unshare (util-linux) makes
+# a read-only mount for the read-only cache test.
+needs=(cpio:cpio make:make gcc:gcc ld:binutils git:git flock:util-linux unshare:util-linux
+  flex:flex bison:bison
   aarch64-linux-gnu-gcc:gcc-aarch64-linux-gnu
   qemu-system-x86_64:qemu-system-x86 qemu-system-aarch64:qemu-system-arm)
 missing=()

@@ -37,6 +37,9 @@ pub fn build_session(
     locked: bool,
 ) -> Result<RunReport, CliError> {
     let state_dir = s.project.state_dir();
+    if explain {
+        eprint!("{}", crate::render::project_lines(&s.project));
+    }
     let _lock = lock_project(&state_dir)?;
     // What builds killed before they finished left behind (files of live writers stay).
     s.project.remove_dead_temps();
@@ -86,7 +89,15 @@ pub fn check_succeeded(report: &RunReport) -> Result<(), CliError> {
         "error: the build failed: {} (and {skipped} steps after them skipped)",
         bad.join(", ")
     );
-    Err(CliError::Reported)
+    let failed = report
+        .steps
+        .iter()
+        .any(|r| matches!(r.status, StepStatus::Failed(_)));
+    Err(if failed {
+        CliError::Reported
+    } else {
+        CliError::ReportedUnresolved
+    })
 }
 
 fn summary(s: &session::Session, report: &RunReport) {

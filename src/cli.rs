@@ -81,7 +81,7 @@ pub enum Output {
 }
 
 /// Selecting a project and its targets (shared by build and plan).
-#[derive(Debug, Args)]
+#[derive(Debug, Clone, Args)]
 pub struct ProjectArgs {
     /// The project directory.
     #[arg(default_value = ".")]

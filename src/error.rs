@@ -1,4 +1,5 @@
-//! The binary's error type and exit codes: 0 ok, 1 build/run failure, 2 usage or invalid input.
+//! The binary's error type and exit codes: 0 ok, 1 build/run failure, 2 usage or invalid input
+//! (including a build that cannot start because an input is unresolved).
 
 use kiln_rules::diag::Diagnostic;
 
@@ -13,6 +14,9 @@ pub enum CliError {
     Failed(String),
     /// The work failed and has already been reported in full (exit 1).
     Reported,
+    /// The work could not start because an input cannot be resolved (a path that does not
+    /// exist, a missing tool, the network under `--offline`); already reported (exit 2).
+    ReportedUnresolved,
 }
 
 impl CliError {
@@ -21,6 +25,7 @@ impl CliError {
         match self {
             CliError::Usage(_) | CliError::Invalid(_) => 2,
             CliError::Failed(_) | CliError::Reported => 1,
+            CliError::ReportedUnresolved => 2,
         }
     }
 
@@ -30,7 +35,7 @@ impl CliError {
             CliError::Usage(m) => eprintln!("error: {m}"),
             CliError::Invalid(d) => eprint!("{}", d.render()),
             CliError::Failed(m) => eprintln!("error: {m}"),
-            CliError::Reported => {}
+            CliError::Reported | CliError::ReportedUnresolved => {}
         }
     }
 }

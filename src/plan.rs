@@ -10,7 +10,14 @@ pub fn plan(args: &PlanArgs) -> Result<(), CliError> {
     let s = session::open(&args.project, None)?;
     let report = session::plan_report(&s)?;
     match args.project.output {
-        Output::Json => print_stdout(&format!("{:#}\n", report_json(&s.plan, &report))),
-        Output::Human => print_stdout(&plan_table(&s.plan, &report)),
+        Output::Json => {
+            let mut doc = report_json(&s.plan, &report);
+            doc["project"] = crate::render::project_json(&s.project);
+            print_stdout(&format!("{doc:#}\n"))
+        }
+        Output::Human => {
+            let header = crate::render::project_lines(&s.project);
+            print_stdout(&format!("{header}{}", plan_table(&s.plan, &report)))
+        }
     }
 }

@@ -66,6 +66,37 @@ impl EventSink for Progress {
     }
 }
 
+/// Where the project is and what its paths resolved to, for `plan` and `--explain`: the
+/// project directory (what relative paths in the Kraftfile are relative to), the Kraftfile,
+/// and the rootfs as written and as resolved.
+pub fn project_lines(project: &kiln_rules::project::Project) -> String {
+    let mut out = format!(
+        "project {} (Kraftfile {})\n",
+        project.dir.display(),
+        project.kraftfile.path.display()
+    );
+    if let Some(r) = &project.kraftfile.rootfs {
+        out.push_str(&format!(
+            "rootfs  {} -> {}\n",
+            r.value,
+            project.resolve(&r.value).display()
+        ));
+    }
+    out
+}
+
+/// [`project_lines`] as JSON.
+pub fn project_json(project: &kiln_rules::project::Project) -> Value {
+    let rootfs = project.kraftfile.rootfs.as_ref().map(
+        |r| json!({ "written": r.value, "path": project.resolve(&r.value).display().to_string() }),
+    );
+    json!({
+        "dir": project.dir.display().to_string(),
+        "kraftfile": project.kraftfile.path.display().to_string(),
+        "rootfs": rootfs,
+    })
+}
+
 /// One step as JSON.
 pub fn step_json(r: &StepReport) -> Value {
     let unresolved = match &r.status {

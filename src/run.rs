@@ -37,7 +37,8 @@ pub fn run(args: &RunArgs) -> Result<(), CliError> {
     if let Some(name) = &args.name {
         instance::validate_name(name).map_err(|e| CliError::Usage(format!("--name: {e}")))?;
     }
-    let s = session::open(&args.project, Some(jobs))?;
+    let project_args = default_target(&args.project)?;
+    let s = session::open(&project_args, Some(jobs))?;
     if s.plan.targets.len() != 1 {
         let names: Vec<&str> = s.plan.targets.iter().map(|t| t.name.as_str()).collect();
         return Err(CliError::Usage(format!(
@@ -79,6 +80,35 @@ pub fn run(args: &RunArgs) -> Result<(), CliError> {
         Vmm::Firecracker => crate::othervmm::run_firecracker(spec, args),
         Vmm::Xen => crate::othervmm::run_xen(spec, args),
     }
+}
+
+/// The project arguments with kraft's defaults applied when they name no target and the
+/// project has several: the host's monitor and architecture (and the choice printed).
+fn default_target(args: &crate::cli::ProjectArgs) -> Result<crate::cli::ProjectArgs, CliError> {
+    let project =
+        kiln_rules::project::Project::load(&args.dir, args.kraftfile.as_deref(), &process_env)?;
+    let filter = kiln_rules::select::TargetFilter {
+        plat: args.plat.clone(),
+        arch: args.arch.clone(),
+        target: args.target.clone(),
+    };
+    let qemu = match kiln_rules::select::host_arch() {
+        Arch::Arm64 => "qemu-system-aarch64",
+        _ => "qemu-system-x86_64",
+    };
+    let plat = match kiln_vmm::detect::host_vmm(qemu) {
+        Vmm::Qemu => Platform::Qemu,
+        Vmm::Firecracker => Platform::Fc,
+        Vmm::Xen => Platform::Xen,
+    };
+    let (chosen, said) = kiln_rules::select::run_filter(&project, &filter, plat)?;
+    if let Some(line) = said {
+        eprintln!("kiln: {line}");
+    }
+    Ok(crate::cli::ProjectArgs {
+        target: chosen.target,
+        ..args.clone()
+    })
 }
 
 fn vmm_of(p: Platform) -> Vmm {
@@ -170,9 +200,21 @@ fn run_qemu(
             dir.name()
         ))),
         Err(failure) => Err(CliError::Failed(format!(
-            "machine {}: {failure}",
-            dir.name()
+            "machine {}: {failure}{}",
+            dir.name(),
+            known_failure(&dir)
         ))),
+    }
+}
+
+/// `; <why and what to do>` when the guest's console shows a well-known Unikraft boot
+/// failure (see `kiln_rules::boot_failures`), else nothing.
+fn known_failure(dir: &InstanceDir) -> String {
+    let console = std::fs::read(dir.serial_log()).unwrap_or_default();
+    let tail = &console[console.len().saturating_sub(64 << 10)..];
+    match kiln_rules::boot_failures::recognise(&String::from_utf8_lossy(tail)) {
+        Some(f) => format!("; {}", f.explanation),
+        None => String::new(),
     }
 }
 

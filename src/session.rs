@@ -48,6 +48,9 @@ pub fn open_with(
     update_lock: bool,
 ) -> Result<Session, CliError> {
     let project = Project::load(&args.dir, args.kraftfile.as_deref(), &process_env)?;
+    for w in &project.kraftfile.warnings {
+        eprint!("{}", w.render_warning());
+    }
     let for_build = jobs.is_some();
     let cache = cache_dir()?;
     let watcher = crate::watcher::connect(&cache, for_build);

@@ -84,24 +84,30 @@ fn missing_spec_is_reported_at_line_one() {
 }
 
 #[test]
-fn missing_rootfs_directory_points_at_the_rootfs_line() {
+fn a_missing_rootfs_is_unresolved_in_the_plan_and_exit_2_in_a_build() {
     let w = World::new();
     let p = w.dir("p");
     write(
         &p.join("Kraftfile"),
         "spec: v0.6\nruntime: base:latest\nrootfs: ./nothere\n",
     );
+    // The plan shows it as unresolved, with where kiln looked, and exits 0.
+    let (code, out, _) = run(&w, &p, &["plan"]);
+    assert_eq!(code, 0);
+    let looked = format!("looked at {}", p.join("nothere").display());
+    assert!(
+        out.contains("unresolved ./Kraftfile:3:9: rootfs `./nothere` cannot be read")
+            && out.contains(&looked),
+        "{out}"
+    );
+    // The build fails with the same message, exit 2, before anything runs.
     let (code, _, err) = run(&w, &p, &["build"]);
     assert_eq!(code, 2);
     assert!(
-        err.starts_with("error: rootfs `./nothere` cannot be read: "),
+        err.contains("./Kraftfile:3:9: rootfs `./nothere` cannot be read") && err.contains(&looked),
         "{err}"
     );
-    assert!(err.contains("  --> ./Kraftfile:3:9\n"), "{err}");
-    assert!(
-        err.contains(" 3 | rootfs: ./nothere\n   |         ^^^^^^^^^\n"),
-        "{err}"
-    );
+    assert!(!p.join(".unikraft/build").exists());
 }
 
 #[test]

@@ -357,7 +357,7 @@ fn a_missing_cross_compiler_is_unresolved_with_the_package_to_install() {
     let p = project(&w, "k", "  - qemu/arm64\n", "");
     // A PATH with make, gcc and ld but no aarch64 cross compiler.
     let bin = w.dir("bin");
-    for tool in ["make", "gcc", "ld", "git", "sh"] {
+    for tool in ["make", "gcc", "ld", "git", "sh", "flex", "bison"] {
         let real = Std::new("sh")
             .args(["-c", &format!("command -v {tool}")])
             .output();
@@ -378,6 +378,63 @@ fn a_missing_cross_compiler_is_unresolved_with_the_package_to_install() {
     assert!(
         why.contains("apt-get install gcc-aarch64-linux-gnu"),
         "{why}"
+    );
+}
+
+#[test]
+fn a_machine_without_flex_is_told_before_make_runs() {
+    let w = World::new();
+    let p = project(&w, "k", QEMU_X86, "");
+    // Every tool but flex, with make logging its calls.
+    let bin = w.dir("bin");
+    let calls = w.dir("calls").join("make");
+    for tool in ["gcc", "ld", "git", "sh", "bison", "cc1"] {
+        let real = Std::new("sh")
+            .args(["-c", &format!("command -v {tool}")])
+            .output();
+        let real = text(&real.expect("sh").stdout).trim().to_string();
+        if !real.is_empty() {
+            std::os::unix::fs::symlink(&real, bin.join(tool)).expect("symlink");
+        }
+    }
+    write(
+        &bin.join("make"),
+        format!(
+            "#!/bin/sh\necho \"$*\" >> {}\nexec /usr/bin/make \"$@\"\n",
+            calls.display()
+        ),
+    );
+    chmod(&bin.join("make"), 0o755);
+    let out = w
+        .kiln(&p)
+        .env("PATH", &bin)
+        .args(["plan", "-o", "json"])
+        .output()
+        .expect("run kiln");
+    let doc = json(&out.stdout);
+    let why = step(&doc, "qemu-x86_64/kconfig")["unresolved"]
+        .as_str()
+        .unwrap_or("")
+        .to_string();
+    assert!(
+        why.contains("`flex` (Debian package flex)") && why.contains("apt-get install flex"),
+        "{why}"
+    );
+    assert!(!why.contains("bison"), "bison is there: {why}");
+    let out = w
+        .kiln(&p)
+        .env("PATH", &bin)
+        .arg("build")
+        .output()
+        .expect("run kiln");
+    let err = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(err.contains("apt-get install flex"), "{err}");
+    // Only asked for its version (the toolchain fingerprint), never run on the project.
+    let ran = std::fs::read_to_string(&calls).unwrap_or_default();
+    assert!(
+        ran.lines().all(|l| l == "--version"),
+        "make was started: {ran}"
     );
 }
 

@@ -255,7 +255,12 @@ fn plan_human_output_lists_the_steps() {
         .expect("run");
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
     let s = text(&out.stdout);
-    assert!(s.starts_with("target qemu-x86_64 (qemu/x86_64)\n"), "{s}");
+    let header = format!(
+        "project {} (Kraftfile ./Kraftfile)\nrootfs  ./rootfs -> {}\ntarget qemu-x86_64 (qemu/x86_64)\n",
+        p.display(),
+        p.join("rootfs").display()
+    );
+    assert!(s.starts_with(&header), "{s}");
     assert!(s.contains("\ntarget fc-arm64 (fc/arm64)\n"), "{s}");
     for id in [
         "rootfs",
@@ -300,7 +305,8 @@ fn build_with_an_unresolved_source_fails_naming_it() {
         .args(["build", "--offline"])
         .output()
         .expect("run");
-    assert_eq!(out.status.code(), Some(1));
+    // Unresolved inputs: the build cannot start, which is exit 2 (a failed step is 1).
+    assert_eq!(out.status.code(), Some(2));
     let err = text(&out.stderr);
     assert!(err.contains("unresolved sources/lib/musl"), "{err}");
     assert!(err.contains("--source musl=PATH"), "{err}");

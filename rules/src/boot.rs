@@ -5,7 +5,7 @@
 //! (`kernel://path`; pulling runtime packages from a registry is not implemented yet). The
 //! initrd is passed at boot when there is a rootfs the kernel does not embed, with a
 //! `vfs.fstab` entry to extract it to `/` unless the kernel's own configuration mounts it.
-//! Volumes become 9p shares `fs0`, `fs1`, ... with fstab entries. The Kraftfile's `cmd` is the
+//! Volumes become 9p shares (`fs1`, `fs2`, ... numbered as kraft does) with fstab entries. The Kraftfile's `cmd` is the
 //! default application arguments; arguments after `--` replace it. This module starts nothing.
 
 use std::path::PathBuf;
@@ -72,12 +72,9 @@ pub fn boot_plan(
         .map(String::as_str)
         == Some("y");
     if initrd.is_some() && !mounts_itself {
-        cmdline.fstab.push(FstabEntry {
-            dev: "initrd0".into(),
-            mountpoint: "/".into(),
-            driver: "extract".into(),
-        });
+        cmdline.fstab.push(FstabEntry::initrd());
     }
+    cmdline.separator_always = target.plat == crate::kraftfile::Platform::Fc;
     let shares = shares(project, inputs, &mut cmdline)?;
     cmdline.env = env_vars(project, inputs, env)?;
     cmdline.app_args = inputs.args.clone().unwrap_or_else(|| kf.cmd.clone());
@@ -123,7 +120,10 @@ fn describe(r: &RuntimeRef) -> String {
     }
 }
 
-/// The Kraftfile's volumes, then `-v`: each a 9p share `fs<N>` mounted at its destination.
+/// The Kraftfile's volumes, then `-v`: each a 9p share mounted at its destination (Unikraft
+/// creating the mount point). Tags are numbered as kraft numbers them: `fs<i+1>` for the
+/// i-th volume, the initrd (when passed) counting as the first, so the first share is `fs2`
+/// with an initrd and `fs1` without.
 fn shares(
     project: &Project,
     inputs: &RunInputs,
@@ -145,6 +145,7 @@ fn shares(
         all.push(parse_volume(v)?);
     }
     let mut out = Vec::new();
+    let first = 1 + cmdline.fstab.len();
     for (i, (host, guest, readonly)) in all.into_iter().enumerate() {
         if !host.is_dir() {
             return Err(format!(
@@ -152,12 +153,8 @@ fn shares(
                 host.display()
             ));
         }
-        let tag = format!("fs{i}");
-        cmdline.fstab.push(FstabEntry {
-            dev: tag.clone(),
-            mountpoint: guest,
-            driver: "9pfs".into(),
-        });
+        let tag = format!("fs{}", first + i);
+        cmdline.fstab.push(FstabEntry::ninep(&tag, &guest));
         out.push(Share {
             host,
             tag,
@@ -245,7 +242,7 @@ mod tests {
         assert_eq!(plan.initrd, Some(p.outdir().join("initramfs-x86_64.cpio")));
         assert_eq!(
             plan.cmdline.render(),
-            "vfs.fstab=[ \"initrd0:/:extract:::\" ] env.vars=[ A=2 \"B=from host\" ] -- /app -v"
+            "vfs.fstab=[ \"initrd0:/:extract:::\" ] env.vars=[ \"A=2\" \"B=from host\" ] -- /app -v"
         );
     }
 
@@ -270,13 +267,32 @@ mod tests {
             plan.shares,
             vec![Share {
                 host: data,
-                tag: "fs0".into(),
+                tag: "fs1".into(),
                 readonly: true
             }]
         );
         assert_eq!(
             plan.cmdline.render(),
-            "vfs.fstab=[ \"fs0:/data:9pfs:::\" ] -- x"
+            "vfs.fstab=[ \"fs1:/data:9pfs:::mkmp\" ] -- x"
+        );
+    }
+
+    #[test]
+    fn without_cmd_the_separator_still_follows_the_parameters() {
+        let d = tempfile::tempdir().unwrap();
+        std::fs::create_dir(d.path().join("data")).unwrap();
+        let p = project(d.path(), "spec: v0.6\nruntime: kernel://k\nrootfs: ./r\n");
+        let t = &crate::select::select_targets(&p, &Default::default()).unwrap()[0];
+        let inputs = RunInputs {
+            volumes: vec![format!("{}:/data", d.path().join("data").display())],
+            ..RunInputs::default()
+        };
+        let plan = boot_plan(&p, t, &inputs, &|_| None).unwrap();
+        // The first share after the initrd is fs2, as kraft numbers it.
+        assert_eq!(plan.shares[0].tag, "fs2");
+        assert_eq!(
+            plan.cmdline.render(),
+            "vfs.fstab=[ \"initrd0:/:extract:::\" \"fs2:/data:9pfs:::mkmp\" ] --"
         );
     }
 

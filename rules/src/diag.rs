@@ -126,6 +126,16 @@ impl Diagnostic {
         out
     }
 
+    /// [`Diagnostic::render`] for something that is not an error: `warning:` instead of
+    /// `error:`.
+    pub fn render_warning(&self) -> String {
+        let text = self.render();
+        match text.strip_prefix("error: ") {
+            Some(rest) => format!("warning: {rest}"),
+            None => text,
+        }
+    }
+
     /// The `^^^` line under the source line, starting at character `before`; tabs before
     /// it are copied so the marker lines up however the terminal expands them.
     fn marker(&self, before: usize, line: &str) -> String {

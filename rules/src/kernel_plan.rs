@@ -80,7 +80,7 @@ impl<'p> KernelPlanner<'p> {
             ),
             None => add(
                 "sources/app".into(),
-                SourceLocation::Dir(project.kraftfile_dir()),
+                SourceLocation::Dir(project.dir.clone()),
                 app_skips(project, opts.cache_dir.as_deref()),
             ),
         };
@@ -190,19 +190,16 @@ pub fn cross_compile(arch: Arch) -> String {
 /// Kraftfile and its lock, and the rootfs, the output directory and kiln's cache when they are
 /// inside it (the cache changes during every build).
 fn app_skips(project: &Project, cache: Option<&Path>) -> Vec<String> {
-    let dir = project.kraftfile_dir();
+    let dir = project.dir.clone();
     let mut skip: Vec<String> = [".unikraft", ".git", "Kraftfile.lock"]
         .iter()
         .map(|s| s.to_string())
         .collect();
     let inside = |p: &Path| p.strip_prefix(&dir).ok().map(|r| r.display().to_string());
-    skip.extend(
-        project
-            .kraftfile
-            .path
-            .file_name()
-            .map(|n| n.to_string_lossy().into_owned()),
-    );
+    let kraftfile = std::path::absolute(&project.kraftfile.path)
+        .unwrap_or_else(|_| project.kraftfile.path.clone());
+    skip.extend(inside(&kraftfile));
+    skip.extend(inside(&kraftfile.with_file_name("Kraftfile.lock")));
     if let Some(r) = &project.kraftfile.rootfs {
         skip.extend(inside(&project.resolve(&r.value)));
     }
@@ -229,7 +226,7 @@ fn component_location(
             resolver: resolver.clone(),
             id: id.clone(),
             component: c.clone(),
-            kraftfile_dir: project.kraftfile_dir(),
+            kraftfile_dir: project.dir.clone(),
         };
     }
     if let Some(src) = &c.source {

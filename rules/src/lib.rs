@@ -1,6 +1,7 @@
 //! kiln's Unikraft domain: the Kraftfile model and parser, the plan, and the build steps.
 
 pub mod boot;
+pub mod boot_failures;
 pub mod cmdline;
 pub mod diag;
 pub mod dotconfig;

@@ -141,27 +141,38 @@ fn rootfs_kind(project: &Project) -> Result<Option<RootfsKind>, Diagnostic> {
         return Ok(None);
     };
     let path = project.resolve(&rootfs.value);
+    let text = || std::fs::read_to_string(&project.kraftfile.path).unwrap_or_default();
     let at = |msg: String| {
-        let text = std::fs::read_to_string(&project.kraftfile.path).unwrap_or_default();
         let width = rootfs.value.chars().count() as u32;
-        Diagnostic::new(&project.kraftfile.path, msg).at(rootfs.pos, width, &text)
+        Diagnostic::new(&project.kraftfile.path, msg).at(rootfs.pos, width, &text())
     };
-    let meta = std::fs::metadata(&path).map_err(|e| {
-        at(format!("rootfs `{}` cannot be read: {e}", rootfs.value))
-            .with_note(format!("resolved to {}", path.display()))
-            .with_help(
-                "point `rootfs:` at a directory or a cpio archive, relative to the Kraftfile",
-            )
-    })?;
+    // kraft's rule: a name that contains "dockerfile", in any case, is a Dockerfile.
+    let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("");
+    if name.to_ascii_lowercase().contains("dockerfile") {
+        return Ok(Some(RootfsKind::Unsupported(format!(
+            "rootfs `{}` ({}) is a Dockerfile; building rootfs from Dockerfiles is not \
+             implemented yet",
+            rootfs.value,
+            path.display()
+        ))));
+    }
+    let meta = match std::fs::metadata(&path) {
+        Ok(meta) => meta,
+        Err(e) => {
+            let where_ = format!("{}:{}", project.kraftfile.path.display(), rootfs.pos);
+            return Ok(Some(RootfsKind::Missing(format!(
+                "{where_}: rootfs `{}` cannot be read ({e}): looked at {}, relative to the \
+                 project directory {}; point `rootfs:` at a directory, a cpio archive or a \
+                 Dockerfile, or run kiln from the directory it is relative to (or give it as \
+                 DIR)",
+                rootfs.value,
+                path.display(),
+                project.dir.display()
+            ))));
+        }
+    };
     if meta.is_dir() {
         return Ok(Some(RootfsKind::Dir(path)));
-    }
-    let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("");
-    if name == "Dockerfile" || name.ends_with(".Dockerfile") || name.ends_with(".dockerfile") {
-        return Ok(Some(RootfsKind::Unsupported(format!(
-            "rootfs `{}` is a Dockerfile; building rootfs from Dockerfiles is not implemented yet",
-            rootfs.value
-        ))));
     }
     if name.ends_with(".tar") || name.ends_with(".tar.gz") || name.ends_with(".tgz") {
         return Ok(Some(RootfsKind::Unsupported(format!(

@@ -37,7 +37,8 @@ impl Project {
             Some(f) => f.to_path_buf(),
             None => kraftfile::find_kraftfile(dir)?,
         };
-        let kraftfile = kraftfile::load(&file, env)?;
+        let kraftfile =
+            kraftfile::load_named(&file, abs.file_name().and_then(|n| n.to_str()), env)?;
         Ok(Project {
             dir: abs,
             kraftfile,
@@ -55,7 +56,8 @@ impl Project {
         self.dir.join(".unikraft").join("kiln")
     }
 
-    /// The directory the Kraftfile's relative paths are relative to.
+    /// The directory that holds the Kraftfile (and its lock file). Relative paths in the
+    /// Kraftfile are relative to the project directory instead: see [`Project::resolve`].
     pub fn kraftfile_dir(&self) -> PathBuf {
         match self.kraftfile.path.parent() {
             Some(p) if !p.as_os_str().is_empty() => {
@@ -65,10 +67,13 @@ impl Project {
         }
     }
 
-    /// A path written in the Kraftfile, resolved against the Kraftfile's directory, with `.`
-    /// components dropped (lexically; `..` is kept, since it may cross a symlink).
+    /// A path written in the Kraftfile, resolved against the project directory (DIR, the
+    /// current directory by default), as kraft does: also when `-K` names a Kraftfile
+    /// elsewhere, so `kraft run -K app/Kraftfile` from a parent finds the parent's
+    /// `./Dockerfile`. `.` components are dropped (lexically; `..` is kept, since it may cross
+    /// a symlink).
     pub fn resolve(&self, written: &str) -> PathBuf {
-        self.kraftfile_dir()
+        self.dir
             .join(written)
             .components()
             .filter(|c| !matches!(c, std::path::Component::CurDir))

@@ -67,6 +67,55 @@ pub fn select_targets(project: &Project, filter: &TargetFilter) -> Result<Vec<Ta
     Ok(chosen)
 }
 
+/// For `kiln run`, which boots one target: with no `--plat`, `--arch` or `-t` and several
+/// targets, pick as kraft does, the platform of the host's monitor (`host_plat`) and the
+/// host's architecture. Returns the filter to use and, when it chose, the `using arch=…
+/// plat=…` line to print. An error when the defaults leave no target, or more than one.
+pub fn run_filter(
+    project: &Project,
+    filter: &TargetFilter,
+    host_plat: Platform,
+) -> Result<(TargetFilter, Option<String>), Diagnostic> {
+    let given = filter.plat.is_some() || filter.arch.is_some() || filter.target.is_some();
+    let all = candidates(project)?;
+    if given || all.len() <= 1 {
+        return Ok((filter.clone(), None));
+    }
+    let arch = host_arch();
+    let chosen: Vec<&Target> = all
+        .iter()
+        .filter(|t| t.plat == host_plat && t.arch == arch)
+        .collect();
+    let names = || all.iter().map(describe).collect::<Vec<_>>().join(", ");
+    match chosen.as_slice() {
+        [one] => Ok((
+            TargetFilter {
+                target: Some(one.canonical_name()),
+                ..TargetFilter::default()
+            },
+            Some(format!("using arch={arch} plat={host_plat}")),
+        )),
+        [] => Err(Diagnostic::new(
+            &project.kraftfile.path,
+            format!("no target runs on this host (plat={host_plat}, arch={arch})"),
+        )
+        .with_note(format!("the Kraftfile's targets: {}", names()))
+        .with_help("choose one with --plat and --arch, or -t NAME")),
+        many => Err(Diagnostic::new(
+            &project.kraftfile.path,
+            format!(
+                "{} targets run on this host (plat={host_plat}, arch={arch}): {}",
+                many.len(),
+                many.iter()
+                    .map(|t| describe(t))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+        )
+        .with_help("choose one with -t NAME")),
+    }
+}
+
 fn candidates(project: &Project) -> Result<Vec<Target>, Diagnostic> {
     let kf = &project.kraftfile;
     if !kf.targets.is_empty() {

@@ -16,15 +16,32 @@ use kiln_engine::ToolFingerprint;
 use kiln_engine::fsutil::write_atomic;
 
 /// A tool the build needs and is not installed.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error(
-    "`{tool}` is not installed (not found on PATH); install the Debian package `{package}` (apt-get install {package})"
-)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct MissingTool {
     /// The command.
     pub tool: String,
     /// The Debian package that provides it.
     pub package: String,
+}
+
+/// The tools a build needs that are not installed: all of them, so one message says
+/// everything to install.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{}", describe_missing(.0))]
+pub struct MissingTools(pub Vec<MissingTool>);
+
+fn describe_missing(tools: &[MissingTool]) -> String {
+    let names: Vec<String> = tools
+        .iter()
+        .map(|t| format!("`{}` (Debian package {})", t.tool, t.package))
+        .collect();
+    let mut packages: Vec<&str> = tools.iter().map(|t| t.package.as_str()).collect();
+    packages.dedup();
+    format!(
+        "not installed (not found on PATH): {}; install them with: apt-get install {}",
+        names.join(", "),
+        packages.join(" ")
+    )
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -39,7 +56,7 @@ struct Remembered {
 pub struct Toolchains {
     memo_file: PathBuf,
     memo: Mutex<BTreeMap<PathBuf, Remembered>>,
-    done: Mutex<HashMap<String, Result<ToolFingerprint, MissingTool>>>,
+    done: Mutex<HashMap<String, Result<ToolFingerprint, MissingTools>>>,
 }
 
 impl Toolchains {
@@ -57,7 +74,7 @@ impl Toolchains {
     }
 
     /// The fingerprint of the toolchain with prefix `cross` (`""` or `aarch64-linux-gnu-`).
-    pub fn fingerprint(&self, cross: &str) -> Result<ToolFingerprint, MissingTool> {
+    pub fn fingerprint(&self, cross: &str) -> Result<ToolFingerprint, MissingTools> {
         if let Some(r) = self.done.lock().ok().and_then(|d| d.get(cross).cloned()) {
             return r;
         }
@@ -68,7 +85,7 @@ impl Toolchains {
         r
     }
 
-    fn compute(&self, cross: &str) -> Result<ToolFingerprint, MissingTool> {
+    fn compute(&self, cross: &str) -> Result<ToolFingerprint, MissingTools> {
         let pkg_suffix = cross.trim_end_matches('-');
         let cross_pkg = |base: &str| {
             if cross.is_empty() {
@@ -77,22 +94,26 @@ impl Toolchains {
                 format!("{base}-{pkg_suffix}")
             }
         };
+        // Unikraft's kconfig is built with flex and bison, so every kernel build needs them.
         let required = [
             (format!("{cross}gcc"), cross_pkg("gcc")),
             (format!("{cross}ld"), cross_pkg("binutils")),
             ("make".to_string(), "make".to_string()),
+            ("flex".to_string(), "flex".to_string()),
+            ("bison".to_string(), "bison".to_string()),
         ];
         let mut fp = ToolFingerprint::new();
+        let mut missing = Vec::new();
         for (tool, package) in required {
-            let v = self.version(&tool).ok_or(MissingTool {
-                tool: tool.clone(),
-                package,
-            })?;
-            fp.insert(tool, v);
+            match self.version(&tool) {
+                Some(v) => {
+                    fp.insert(tool, v);
+                }
+                None => missing.push(MissingTool { tool, package }),
+            }
         }
-        for tool in ["flex", "bison"] {
-            let v = self.version(tool).unwrap_or_else(|| "absent".into());
-            fp.insert(tool.to_string(), v);
+        if !missing.is_empty() {
+            return Err(MissingTools(missing));
         }
         Ok(fp)
     }
@@ -166,11 +187,18 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let t = Toolchains::new(&dir.path().join("tools.json"));
         let err = t.fingerprint("nonexistent-arch-linux-gnu-").unwrap_err();
-        assert_eq!(err.tool, "nonexistent-arch-linux-gnu-gcc");
-        assert_eq!(err.package, "gcc-nonexistent-arch-linux-gnu");
+        assert_eq!(err.0[0].tool, "nonexistent-arch-linux-gnu-gcc");
+        assert_eq!(err.0[0].package, "gcc-nonexistent-arch-linux-gnu");
+        assert_eq!(
+            err.0[1].tool, "nonexistent-arch-linux-gnu-ld",
+            "every missing tool"
+        );
         assert!(
-            err.to_string()
-                .contains("apt-get install gcc-nonexistent-arch-linux-gnu")
+            err.to_string().contains(
+                "install them with: apt-get install gcc-nonexistent-arch-linux-gnu \
+                 binutils-nonexistent-arch-linux-gnu"
+            ),
+            "{err}"
         );
     }
 }

@@ -1,5 +1,6 @@
 //! Golden tests for the Kraftfile parser: every `tests/kraftfiles/valid/*.yaml`
-//! must parse to the model in the `.json` beside it, and every
+//! must parse to the model in the `.json` beside it (and, when it has warnings, such as a
+//! key given twice, render them exactly as the `.warn` beside it), and every
 //! `tests/kraftfiles/invalid/*.yaml` must fail with exactly the rendered
 //! diagnostic in the `.err` beside it.
 //!
@@ -81,6 +82,12 @@ fn valid_kraftfiles_parse_to_their_golden_model() {
             Ok(kf) => {
                 let json = serde_json::to_string_pretty(&kf).expect("the model serialises") + "\n";
                 failures.extend(check_golden(&rel.with_extension("json"), &json));
+                let warn = rel.with_extension("warn");
+                let warnings: String = kf.warnings.iter().map(|w| w.render_warning()).collect();
+                let has_golden = Path::new(env!("CARGO_MANIFEST_DIR")).join(&warn).exists();
+                if !warnings.is_empty() || has_golden {
+                    failures.extend(check_golden(&warn, &warnings));
+                }
             }
             Err(d) => failures.push(format!(
                 "{} should parse, but:\n{}",

@@ -6,6 +6,7 @@
 //! anything; it receives a kernel, an optional initrd and a finished command line.
 
 pub mod accel;
+pub mod detect;
 mod fdwait;
 pub mod firecracker;
 pub mod instance;

@@ -207,10 +207,7 @@ pub(crate) fn kconfig(cx: &Ctx<'_>, node: &Node, owner: &str) -> Result<Kconfig,
             for item in items {
                 let (key, value) = kconfig_item(cx, item, &what)?;
                 if let Some(first) = lines.insert(key.clone(), item.mark.pos.line) {
-                    return Err(cx
-                        .error(item, format!("`{key}` is set twice in {what}"))
-                        .with_note(format!("it is first set on line {first}"))
-                        .with_help("remove one of them"));
+                    cx.warn_twice(item, &format!("`{key}` is set twice in {what}"), first);
                 }
                 out.insert(key, value);
             }

@@ -92,6 +92,7 @@ pub(crate) fn kraftfile(
         libraries: or_default(&f, "libraries", |n| component::libraries(cx, n))?,
         targets: or_default(&f, "targets", |n| target::targets(cx, n))?,
         extensions: extensions(cx, root)?,
+        warnings: Vec::new(),
     };
     if kf.unikraft.is_none() && kf.template.is_none() && kf.runtime.is_none() {
         return Err(cx
@@ -273,16 +274,15 @@ fn env(cx: &Ctx<'_>, node: &Node) -> Result<Vec<EnvVar>, Diagnostic> {
                     None => (s.as_str(), None),
                 };
                 check_env_name(cx, item, name)?;
-                if let Some((_, first)) = out.iter().find(|(e, _)| e.name == name) {
-                    return Err(cx
-                        .error(item, format!("`{name}` is set twice in `env`"))
-                        .with_note(format!("it is first set on line {first}"))
-                        .with_help("remove one of them"));
-                }
                 let var = EnvVar {
                     name: name.to_string(),
                     value: value.filter(|v| !v.is_empty()),
                 };
+                if let Some(slot) = out.iter_mut().find(|(e, _)| e.name == name) {
+                    cx.warn_twice(item, &format!("`{name}` is set twice in `env`"), slot.1);
+                    *slot = (var, item.mark.pos.line);
+                    continue;
+                }
                 out.push((var, item.mark.pos.line));
             }
         }

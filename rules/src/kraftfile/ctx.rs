@@ -12,12 +12,15 @@ use crate::diag::{Diagnostic, Pos};
 
 use super::node::{Node, Value};
 
-/// What the converter needs to build diagnostics: the file and its text.
+/// What the converter needs to build diagnostics: the file and its text, and the warnings
+/// found so far (things kraft accepts that are probably mistakes).
 pub(crate) struct Ctx<'a> {
     /// The Kraftfile's path as given by the caller.
     pub file: &'a Path,
     /// The whole text of the Kraftfile.
     pub src: &'a str,
+    /// Warnings, in the order found.
+    pub warnings: std::cell::RefCell<Vec<Diagnostic>>,
 }
 
 /// A map entry whose key has been read as text.
@@ -113,8 +116,9 @@ impl<'a> Ctx<'a> {
         }
     }
 
-    /// The entries of a free-form map, in file order, with duplicate keys
-    /// refused and `x-*` keys skipped (kraft moves them out of every map).
+    /// The entries of a free-form map, in file order, with `x-*` keys skipped (kraft moves
+    /// them out of every map). A key given twice keeps its first place and takes the last
+    /// value, as kraft's YAML loader does, with a warning naming both lines.
     pub fn entries<'n>(&self, node: &'n Node, what: &str) -> Result<Vec<Entry<'n>>, Diagnostic> {
         let Value::Map(pairs) = &node.value else {
             return Err(self.wrong_type(node, "a map", what));
@@ -122,24 +126,36 @@ impl<'a> Ctx<'a> {
         let mut out: Vec<Entry<'n>> = Vec::with_capacity(pairs.len());
         for (k, v) in pairs {
             let key = self.key_text(k, what)?;
-            if let Some(first) = out.iter().find(|e| e.key == key) {
-                return Err(self
-                    .error(k, format!("duplicate key `{key}` in {what}"))
-                    .with_note(format!(
-                        "`{key}` is first set on line {}",
-                        first.key_node.mark.pos.line
-                    ))
-                    .with_help("remove one of them"));
+            if key.starts_with("x-") {
+                continue;
             }
-            if !key.starts_with("x-") {
-                out.push(Entry {
-                    key,
-                    key_node: k,
-                    value: v,
-                });
+            if let Some(first) = out.iter_mut().find(|e| e.key == key) {
+                self.warn_twice(
+                    k,
+                    &format!("duplicate key `{key}` in {what}"),
+                    first.key_node.mark.pos.line,
+                );
+                first.key_node = k;
+                first.value = v;
+                continue;
             }
+            out.push(Entry {
+                key,
+                key_node: k,
+                value: v,
+            });
         }
         Ok(out)
+    }
+
+    /// Warns that `node` sets again what line `first` set; the later value wins.
+    pub fn warn_twice(&self, node: &Node, what: &str, first: u32) {
+        let line = node.mark.pos.line;
+        let d = self
+            .error(node, format!("{what}: line {line} replaces line {first}"))
+            .with_note("kraft keeps the last value too; kiln does the same")
+            .with_help("remove one of them");
+        self.warnings.borrow_mut().push(d);
     }
 
     /// The entries of a map whose keys must come from `groups`; each group

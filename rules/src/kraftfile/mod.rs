@@ -90,6 +90,25 @@ pub fn find_kraftfile(dir: &Path) -> Result<PathBuf, Diagnostic> {
 /// the name of the directory holding `path` (made absolute if needed).
 pub fn load(path: &Path, env: EnvLookup<'_>) -> Result<Kraftfile, Diagnostic> {
     let text = crate::diag::read_utf8(path, "the Kraftfile")?;
+    load_text(&text, path, env)
+}
+
+/// Reads and parses the Kraftfile at `path` for a project whose directory is named
+/// `project_dir` (the default project name, as kraft takes it from its working directory,
+/// also when `-K` names a Kraftfile elsewhere).
+pub fn load_named(
+    path: &Path,
+    project_dir: Option<&str>,
+    env: EnvLookup<'_>,
+) -> Result<Kraftfile, Diagnostic> {
+    let text = crate::diag::read_utf8(path, "the Kraftfile")?;
+    match project_dir.filter(|n| *n != "." && *n != "..") {
+        Some(name) => parse(&text, path, Some(name), env),
+        None => load_text(&text, path, env),
+    }
+}
+
+fn load_text(text: &str, path: &Path, env: EnvLookup<'_>) -> Result<Kraftfile, Diagnostic> {
     let dir_name = dir_name(path).or_else(|| {
         let parent = path
             .parent()
@@ -98,7 +117,7 @@ pub fn load(path: &Path, env: EnvLookup<'_>) -> Result<Kraftfile, Diagnostic> {
         let abs = std::fs::canonicalize(parent).ok()?;
         abs.file_name().map(|n| n.to_string_lossy().into_owned())
     });
-    parse(&text, path, dir_name.as_deref(), env)
+    parse(text, path, dir_name.as_deref(), env)
 }
 
 /// Parses Kraftfile `text` as if read from `path` (used for messages, and
@@ -122,6 +141,7 @@ fn parse(
     let cx = ctx::Ctx {
         file: path,
         src: text,
+        warnings: Default::default(),
     };
     let root = node::parse(text).map_err(|e| {
         let d = Diagnostic::new(path, format!("invalid YAML: {}", e.message)).with_help(
@@ -135,5 +155,7 @@ fn parse(
             .with_help("a minimal Kraftfile is `spec: v0.6`, `unikraft: stable` and `targets: [qemu/x86_64]`, one per line"));
     };
     convert::interpolate_tree(&cx, &mut root, env)?;
-    convert::kraftfile(&cx, &root, dir_name)
+    let mut kf = convert::kraftfile(&cx, &root, dir_name)?;
+    kf.warnings = cx.warnings.into_inner();
+    Ok(kf)
 }

@@ -57,6 +57,9 @@ pub struct Kraftfile {
     pub targets: Vec<Target>,
     /// Top-level `x-*` keys, untouched (after interpolation).
     pub extensions: BTreeMap<String, serde_json::Value>,
+    /// What kraft accepts but is probably a mistake (a key given twice), to print as warnings.
+    #[serde(skip)]
+    pub warnings: Vec<crate::diag::Diagnostic>,
 }
 
 /// The Kraftfile format version and how it was written.

@@ -174,7 +174,7 @@ impl SourceResolver {
             let hint = match layer {
                 SpecLayer::CommandLine => format!("fix `--source {}=...`", id.override_name()),
                 SpecLayer::Config => format!("fix `{}` under [sources] in {}", id.override_name(), self.config_file_name()),
-                SpecLayer::Kraftfile => "fix `source:` in the Kraftfile (relative paths are relative to the Kraftfile's directory)".into(),
+                SpecLayer::Kraftfile => "fix `source:` in the Kraftfile (relative paths are relative to the project directory)".into(),
             };
             return Err(SourceError::NotFound {
                 component: name.into(),

@@ -24,6 +24,8 @@ pub enum RootfsKind {
     Cpio(PathBuf),
     /// A kind kiln cannot build yet; the reason says which.
     Unsupported(String),
+    /// The path does not exist (or cannot be read); the message says where kiln looked.
+    Missing(String),
 }
 
 /// What downstream steps get from the rootfs step.
@@ -87,7 +89,9 @@ impl Step for RootfsStep {
                 }))
             }
             RootfsKind::Cpio(path) => self.prepare_cpio(path),
-            RootfsKind::Unsupported(why) => Err(StepError::Unresolved(why.clone())),
+            RootfsKind::Unsupported(why) | RootfsKind::Missing(why) => {
+                Err(StepError::Unresolved(why.clone()))
+            }
         }
     }
     fn execute(&self, _: &DepValues<'_>, _: &ExecContext<'_>) -> Result<ActionResult, StepError> {

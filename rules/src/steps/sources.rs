@@ -83,7 +83,9 @@ impl Step for SourcesStep {
                 let r = resolver
                     .resolve(id, component, kraftfile_dir)
                     .map_err(|e| match e {
-                        SourceError::NeedsNetwork { .. } => StepError::Unresolved(e.to_string()),
+                        SourceError::NeedsNetwork { .. } | SourceError::NotFound { .. } => {
+                            StepError::Unresolved(e.to_string())
+                        }
                         e => StepError::Failed(e.to_string()),
                     })?;
                 let commit = match &r.origin {
