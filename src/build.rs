@@ -36,6 +36,17 @@ pub fn build_session(
     explain: bool,
     locked: bool,
 ) -> Result<RunReport, CliError> {
+    build_graph(s, &s.graph, jobs, explain, locked)
+}
+
+/// [`build_session`] of `graph`, a part of the session's plan (for `kiln fetch`).
+pub fn build_graph(
+    s: &session::Session,
+    graph: &kiln_engine::graph::Graph,
+    jobs: usize,
+    explain: bool,
+    locked: bool,
+) -> Result<RunReport, CliError> {
     let state_dir = s.project.state_dir();
     if explain {
         eprint!("{}", crate::render::project_lines(&s.project));
@@ -61,7 +72,7 @@ pub fn build_session(
         state: &state,
         events: &progress,
     };
-    let report = run(&s.graph, &cfg);
+    let report = run(graph, &cfg);
     if let Err(e) = s.plan.scanner.save() {
         eprintln!("kiln: warning: cannot save the stat cache: {e}");
     }

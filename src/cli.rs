@@ -49,6 +49,9 @@ pub enum Command {
     },
     /// Resolve every source and write Kraftfile.lock (commit it).
     Lock(LockArgs),
+    /// Download everything the selected targets need (component sources and the upstream
+    /// archives their libraries fetch), so that `kiln build --offline` works afterwards.
+    Fetch(BuildArgs),
     /// Inspect and maintain the local cache.
     Cache {
         /// What to do with the cache.
@@ -60,6 +63,22 @@ pub enum Command {
     Supervise {
         /// The instance directory.
         dir: PathBuf,
+    },
+    /// make's `WGET` during a kiln build: serves a download from kiln's cache (not for direct
+    /// use).
+    #[command(name = "__wget", hide = true)]
+    Wget {
+        /// wget's arguments as Unikraft's make passes them.
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<String>,
+    },
+    /// make's `GIT` during a kiln build: serves `git clone` from kiln's git cache (not for
+    /// direct use).
+    #[command(name = "__git", hide = true)]
+    Git {
+        /// git's arguments as Unikraft's make passes them.
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<String>,
     },
     /// The change-watching daemon (started by builds; not for direct use).
     #[command(name = "__watch-daemon", hide = true)]

@@ -7,6 +7,7 @@ mod build;
 mod cache;
 mod cli;
 mod error;
+mod fetch;
 mod lock;
 mod machines;
 mod othervmm;
@@ -15,6 +16,7 @@ mod plan;
 mod render;
 mod run;
 mod session;
+mod shim;
 mod testhook;
 mod watcher;
 
@@ -42,6 +44,9 @@ fn main() {
         Command::Rm { names } => machines::rm(names),
         Command::Supervise { dir } => machines::supervise(dir),
         Command::Lock(a) => lock::lock(a),
+        Command::Fetch(a) => fetch::fetch(a),
+        Command::Wget { args } => shim::wget(args),
+        Command::Git { args } => shim::git(args),
         Command::Cache { command } => cache::cache(command),
         Command::WatchDaemon { socket } => watcher::run_daemon(socket).map_err(CliError::Failed),
     };

@@ -183,7 +183,10 @@ fn run_qemu(
     };
     ctrl_c.launched.store(true, Ordering::SeqCst);
     let interrupted = ctrl_c.interrupted;
-    let mut out = std::io::stdout();
+    let mut out = TailTee {
+        out: std::io::stdout(),
+        tail: Vec::new(),
+    };
     let record = launched
         .wait_streaming(&mut out, timeout)
         .map_err(vmm_err)?;
@@ -202,17 +205,41 @@ fn run_qemu(
         Err(failure) => Err(CliError::Failed(format!(
             "machine {}: {failure}{}",
             dir.name(),
-            known_failure(&dir)
+            known_failure(&out.tail)
         ))),
+    }
+}
+
+/// How much of the console's end is kept to recognise a boot failure in.
+const CONSOLE_TAIL: usize = 64 << 10;
+
+/// The terminal, keeping the last [`CONSOLE_TAIL`] bytes written (the instance directory,
+/// and its log, may be gone by the time the machine has ended: `--rm`).
+struct TailTee {
+    out: std::io::Stdout,
+    tail: Vec<u8>,
+}
+
+impl std::io::Write for TailTee {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.tail.extend_from_slice(buf);
+        if self.tail.len() > 2 * CONSOLE_TAIL {
+            self.tail.drain(..self.tail.len() - CONSOLE_TAIL);
+        }
+        // The terminal may be gone (EPIPE); the console is still kept for the reason.
+        let _ = self.out.write_all(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        let _ = self.out.flush();
+        Ok(())
     }
 }
 
 /// `; <why and what to do>` when the guest's console shows a well-known Unikraft boot
 /// failure (see `kiln_rules::boot_failures`), else nothing.
-fn known_failure(dir: &InstanceDir) -> String {
-    let console = std::fs::read(dir.serial_log()).unwrap_or_default();
-    let tail = &console[console.len().saturating_sub(64 << 10)..];
-    match kiln_rules::boot_failures::recognise(&String::from_utf8_lossy(tail)) {
+fn known_failure(console: &[u8]) -> String {
+    match kiln_rules::boot_failures::recognise(&String::from_utf8_lossy(console)) {
         Some(f) => format!("; {}", f.explanation),
         None => String::new(),
     }

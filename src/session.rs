@@ -38,14 +38,16 @@ pub struct Session {
 /// watcher and gets a make jobserver with `jobs` slots; a plan only asks a running watcher
 /// and writes nothing.
 pub fn open(args: &ProjectArgs, jobs: Option<usize>) -> Result<Session, CliError> {
-    open_with(args, jobs, false)
+    open_with(args, jobs, false, false)
 }
 
-/// [`open`], with `update_lock` for `kiln lock --update`.
+/// [`open`], with `update_lock` for `kiln lock --update` and `refresh_downloads` for
+/// `kiln fetch` (every URL asked again).
 pub fn open_with(
     args: &ProjectArgs,
     jobs: Option<usize>,
     update_lock: bool,
+    refresh_downloads: bool,
 ) -> Result<Session, CliError> {
     let project = Project::load(&args.dir, args.kraftfile.as_deref(), &process_env)?;
     for w in &project.kraftfile.warnings {
@@ -73,6 +75,8 @@ pub fn open_with(
         jobserver,
         cache_dir: Some(cache.clone()),
         sources: None,
+        shim: std::env::current_exe().ok(),
+        refresh_downloads,
     };
     let lock = LockFile::load(&lock_path(&project.kraftfile.path))?;
     let resolver = Arc::new(resolver(&project, args, &cache, lock.clone(), update_lock)?);
@@ -202,7 +206,9 @@ pub fn update_lock(s: &Session, report: &RunReport, locked: bool) -> Result<(), 
     if locked {
         return Err(CliError::Failed(would_change_message(&path, &changes)));
     }
-    if s.lock.is_some() || !new.entries.is_empty() {
+    let pins_something =
+        !new.entries.is_empty() || !new.downloads.is_empty() || !new.clones.is_empty();
+    if s.lock.is_some() || pins_something {
         new.save(&path)?;
         eprintln!("kiln: updated {}: {}", path.display(), changes.join("; "));
     }

@@ -258,9 +258,13 @@ fn without_embedding_the_initrd_is_passed_at_boot() {
     let doc = ok_build(&w, &p, &shims, &[]);
     assert!(steps(&doc).iter().all(|s| s["kind"] != "embed"));
     let initrd = initramfs(&p, "x86_64");
-    let (code, serial) = boot_x86(&kernel(&p, "qemu"), Some(&initrd), "x");
+    // Passed at boot, the initrd is mounted by the fstab entry kiln writes (as Unikraft
+    // needs); without it, it is not mounted.
+    let fstab = "vfs.fstab=[ \"initrd0:/:extract:::\" ] -- x";
+    let (code, serial) = boot_x86(&kernel(&p, "qemu"), Some(&initrd), fstab);
     assert_eq!(code, 83, "{serial}");
     assert!(serial.contains("initrd-source: module"), "{serial}");
+    assert!(serial.contains("initrd: mounted at /"), "{serial}");
     assert!(
         serial.contains("initrd-data: etc/motd: welcome to kiln"),
         "{serial}"
@@ -270,6 +274,8 @@ fn without_embedding_the_initrd_is_passed_at_boot() {
     let doc = ok_build(&w, &p, &shims, &[]);
     assert_eq!(status(&doc, "qemu-x86_64/compile"), "up-to-date");
     assert_eq!(status(&doc, "initrd"), "ran");
+    let (_, serial) = boot_x86(&kernel(&p, "qemu"), Some(&initrd), "x");
+    assert!(serial.contains("initrd: not mounted"), "{serial}");
 }
 
 #[test]
@@ -339,7 +345,10 @@ fn arm64_builds_with_the_cross_compiler_and_boots() {
         .arg(&k)
         .arg("-initrd")
         .arg(initramfs(&p, "arm64"))
-        .args(["-append", "hello arm"])
+        .args([
+            "-append",
+            "vfs.fstab=[ \"initrd0:/:extract:::\" ] -- hello arm",
+        ])
         .output()
         .expect("qemu-system-aarch64 is installed (scripts/test.sh installs it)");
     let serial = text(&out.stdout).replace('\r', "");

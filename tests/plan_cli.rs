@@ -105,7 +105,7 @@ fn plan_kernel_project_with_unresolved_library() {
             "sources/lib/musl".to_string(),
             "sources/app".to_string(),
         ];
-        want.extend(["kconfig", "compile", "embed"].map(|k| format!("{t}/{k}")));
+        want.extend(["kconfig", "fetch", "compile", "embed"].map(|k| format!("{t}/{k}")));
         let mut got: Vec<String> = ids.iter().map(|s| s.to_string()).collect();
         got.sort();
         want.sort();
@@ -140,7 +140,7 @@ fn plan_kernel_project_with_unresolved_library() {
         assert_eq!(uk["status"], "hashed");
         assert!(is_hex64(&uk["digest"]), "{uk:#}");
         assert_eq!(uk["unresolved"], Value::Null);
-        for k in ["kconfig", "compile", "embed"] {
+        for k in ["kconfig", "fetch", "compile", "embed"] {
             let s = target_step(&doc, i, &format!("{t}/{k}"));
             assert_eq!(s["kind"], k);
             assert_eq!(s["key"], Value::Null, "{s:#}");
@@ -155,6 +155,7 @@ fn plan_kernel_project_with_unresolved_library() {
             "initrd".into(),
         ];
         want.extend(srcs.map(String::from));
+        want.push(format!("{t}/fetch"));
         assert_eq!(embed["deps"], serde_json::json!(want));
         let kconfig = target_step(&doc, i, &format!("{t}/kconfig"));
         assert_eq!(kconfig["deps"], serde_json::json!(srcs));
@@ -311,7 +312,7 @@ fn build_with_an_unresolved_source_fails_naming_it() {
     assert!(err.contains("unresolved sources/lib/musl"), "{err}");
     assert!(err.contains("--source musl=PATH"), "{err}");
     assert!(
-        err.ends_with("error: the build failed: sources/lib/musl unresolved (and 6 steps after them skipped)\n"),
+        err.ends_with("error: the build failed: sources/lib/musl unresolved (and 8 steps after them skipped)\n"),
         "{err}"
     );
     assert!(out.stdout.is_empty());

@@ -102,13 +102,18 @@ fn foreground_run_with_args_env_and_initrd() {
     );
     assert!(
         out.contains(
-            "cmdline: vfs.fstab=[ \"initrd0:/:extract:::\" ] env.vars=[ \"GREETING=hi there\" EXTRA=1 ] -- /bin/app --flag\n"
+            "cmdline: vfs.fstab=[ \"initrd0:/:extract:::\" ] env.vars=[ \"GREETING=hi there\" \"EXTRA=1\" ] -- /bin/app --flag\n"
         ),
         "{out}"
     );
     assert!(out.contains("initrd-source: module"), "{out}");
+    assert!(out.contains("initrd: mounted at /\n"), "{out}");
     assert!(
         out.contains("initrd-data: etc/motd: welcome to kiln"),
+        "{out}"
+    );
+    assert!(
+        out.contains("env: EXTRA=1\nargs: /bin/app --flag\n"),
         "{out}"
     );
     assert!(
@@ -244,7 +249,13 @@ fn a_qemu_killed_from_outside_shows_as_exited_and_does_not_block() {
 #[test]
 fn one_target_only_and_unsupported_combinations_fail_before_starting() {
     let m = setup("  - qemu/x86_64\n  - fc/x86_64\n  - xen/x86_64\n");
-    let (code, _, err) = m.run(&[]);
+    // Several targets, no choice given: as kraft, the host's monitor and architecture.
+    let (code, out, err) = m.run(&["--rm"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(err.contains("kiln: using arch=x86_64 plat=qemu\n"), "{err}");
+    assert!(out.contains("testkernel: hello qemu-x86_64"), "{out}");
+    // A choice that still matches several is an error listing them.
+    let (code, _, err) = m.run(&["--arch", "x86_64"]);
     assert_eq!(code, 2);
     assert!(
         err.contains("kiln run boots one target, and 3 match"),
@@ -305,6 +316,35 @@ fn a_runtime_project_boots_its_kernel_with_the_initrd() {
         "{serial}"
     );
     assert!(serial.contains("initrd: 100644 10 srv/start"), "{serial}");
+    // Without `cmd` there are no app arguments, but the `--` still follows the parameters:
+    // otherwise Unikraft hands `vfs.fstab=[ … ]` to the app and never mounts the initrd.
+    write(
+        &runtime.join("Kraftfile"),
+        format!(
+            "spec: v0.6\nruntime: kernel://{}\nrootfs: ./rootfs\n",
+            m.project
+                .join(".unikraft/build/hello_qemu-x86_64")
+                .display()
+        ),
+    );
+    let out =
+        m.w.kiln(&runtime)
+            .env("XDG_STATE_HOME", m.w.dir("state"))
+            .args(["run", "--rm"])
+            .output()
+            .expect("run");
+    let serial = text(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert!(
+        serial.contains("cmdline: vfs.fstab=[ \"initrd0:/:extract:::\" ] --\n"),
+        "{serial}"
+    );
+    assert!(
+        !serial.contains("args: vfs.fstab"),
+        "the parameters reached the app: {serial}"
+    );
+    assert!(serial.contains("initrd: mounted at /"), "{serial}");
+    assert!(serial.contains("initrd: 100644 10 srv/start"), "{serial}");
 }
 
 #[test]
@@ -350,9 +390,11 @@ fn a_volume_is_a_9p_share_with_an_fstab_entry() {
     let (code, out, err) = m.run(&["--name", "vol", "-v", &vol, "--", "x"]);
     assert_eq!(code, 0, "{err}");
     assert!(
-        out.contains("cmdline: vfs.fstab=[ \"initrd0:/:extract:::\" \"fs0:/data:9pfs:::\" ]"),
+        out.contains("cmdline: vfs.fstab=[ \"initrd0:/:extract:::\" \"fs2:/data:9pfs:::mkmp\" ]"),
         "{out}"
     );
+    // /data is not in the rootfs: Unikraft creates it (`mkmp`, as kraft asks).
+    assert!(out.contains("mount: created mount point /data"), "{out}");
     let record = m.w.dir("state").join("kiln/instances/vol/machine.json");
     let record: Value = serde_json::from_slice(&read(&record)).expect("machine.json");
     let argv: Vec<&str> = record["argv"]
@@ -367,13 +409,46 @@ fn a_volume_is_a_9p_share_with_an_fstab_entry() {
     );
     assert!(argv.contains(&fsdev.as_str()), "{argv:?}");
     assert!(
-        argv.contains(&"virtio-9p-pci,fsdev=fsdev0,mount_tag=fs0"),
+        argv.contains(&"virtio-9p-pci,fsdev=fsdev0,mount_tag=fs2"),
         "{argv:?}"
     );
     let (code, _, err) = m.run(&["-v", "/nonexistent-kiln-dir:/x"]);
     assert_eq!(code, 2, "{err}");
     assert!(
         err.contains("/nonexistent-kiln-dir is not a directory"),
+        "{err}"
+    );
+}
+
+#[test]
+fn a_well_known_boot_failure_is_explained_in_the_reason() {
+    let m = setup("  - qemu/x86_64\n");
+    // ukrandom, as in app-helloworld's unmodified Kraftfile: TCG has no RDSEED.
+    let kraftfile = text(&read(&m.project.join("Kraftfile"))).replace(
+        "unikraft:\n  source:",
+        "unikraft:\n  kconfig:\n    CONFIG_LIBUKRANDOM: 'y'\n  source:",
+    );
+    write(&m.project.join("Kraftfile"), kraftfile);
+    let (code, out, err) = m.run(&["--rm", "-W"]);
+    assert_eq!(code, 1, "{out}{err}");
+    assert!(
+        out.contains("Could not initialize the HWRNG (-95)"),
+        "{out}"
+    );
+    assert!(
+        err.contains("crashed") && err.contains("set `CONFIG_LIBUKRANDOM: 'n'`"),
+        "{err}"
+    );
+}
+
+#[test]
+fn no_target_for_this_host_is_an_error_listing_them() {
+    let m = setup("  - fc/arm64\n  - xen/arm64\n");
+    let (code, _, err) = m.run(&[]);
+    assert_eq!(code, 2, "{err}");
+    assert!(
+        err.contains("no target runs on this host (plat=qemu, arch=x86_64)")
+            && err.contains("fc/arm64"),
         "{err}"
     );
 }

@@ -212,7 +212,7 @@ fn locked_fails_when_the_lock_would_change() {
 fn offline_works_from_the_cache_and_fails_clearly_without_it() {
     let s = setup();
     let (code, _, err) = s.kiln(&["build", "--offline"]);
-    assert_eq!(code, 1, "{err}");
+    assert_eq!(code, 2, "an unresolved input: {err}");
     assert!(err.contains("unresolved sources/unikraft"), "{err}");
     assert!(err.contains("--offline"), "{err}");
     assert!(err.contains("--source unikraft=PATH"), "{err}");

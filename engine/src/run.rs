@@ -338,7 +338,8 @@ fn action_step(
         None => Vec::new(),
     };
     // 3. Up to date: same key, outputs intact. The store is not consulted.
-    if let (Some(result), true) = (&prev.result, prev.key == Some(key))
+    let forced = step.always_runs() && cfg.mode == Mode::Build;
+    if let (Some(result), true) = (&prev.result, prev.key == Some(key) && !forced)
         && outputs_intact(step, result, prev)
     {
         report.status = StepStatus::UpToDate;
@@ -351,6 +352,7 @@ fn action_step(
             true => cfg.store.lookup(&key)?,
             false => None,
         },
+        Mode::Build if forced => None,
         Mode::Build => cfg.store.lookup(&key)?,
     };
     let (result, status, reason) = match (found, cfg.mode) {

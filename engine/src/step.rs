@@ -179,6 +179,11 @@ pub trait Step: Send + Sync {
     fn materialize(&self) -> Vec<Materialize> {
         Vec::new()
     }
+    /// Whether the action must run even when its result is cached or up to date (a refresh
+    /// the user asked for: it looks at the world again). False by default.
+    fn always_runs(&self) -> bool {
+        false
+    }
     /// Whether `execute` itself checks every byte it reads from its source dependencies
     /// against their digests (as the initrd writer does), so that the engine need not check
     /// their [`SourceWitness`]es afterwards. False by default.

@@ -79,13 +79,6 @@ pub const KNOWN: &[BootFailure] = &[
                       LIBVIRTIO_BLK or LIBVIRTIO_9P in the kconfig, or drop the device",
     },
     BootFailure {
-        // lib/vfscore/automount.c: mount of an fstab entry
-        pattern: "Failed to mount ",
-        explanation: "a volume could not be mounted: the mount point must exist in the rootfs \
-                      (kiln asks Unikraft to create it with `mkmp`), and 9p needs \
-                      CONFIG_LIB9PFS, CONFIG_LIBUK9P and CONFIG_LIBVIRTIO_9P",
-    },
-    BootFailure {
         // plat/common/x86/traps.c:84-90
         pattern: "Unhandled Trap",
         explanation: "the guest took a CPU exception: under emulation a CPU feature may be \
@@ -119,7 +112,7 @@ mod tests {
     #[test]
     fn real_console_lines() {
         let hwrng = "[    0.000000] ERR:  [libukrandom] <random.c @   65> Could not \
-                     initialize the HWRNG (-95)\n[    0.000000] CRIT: [libukboot] <boot.c @  \
+                     initialize the HWRNG (-95)\n[    0.000000] ERR:  [libukboot] <boot.c @  \
                      427> Init function at 0x12345 returned error -95\n";
         assert!(
             recognise(hwrng)

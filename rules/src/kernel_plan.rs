@@ -17,6 +17,7 @@ use crate::plan::{INITRD, PlanOptions};
 use crate::project::Project;
 use crate::select::host_arch;
 use crate::sources::ComponentId;
+use crate::steps::fetch::FetchStep;
 use crate::steps::kernel::{CompileStep, EmbedStep, KconfigStep, KernelTarget};
 use crate::steps::sources::{SourceLocation, SourcesStep};
 use crate::toolchain::Toolchains;
@@ -142,9 +143,12 @@ impl<'p> KernelPlanner<'p> {
             jobserver: self.opts.jobserver.clone(),
             source_date_epoch: self.opts.source_date_epoch,
             embeds_build_paths: options.get(kconfig::CONFIG_GZ).is_some_and(|v| v == "y"),
+            shim: self.opts.shim.clone(),
+            cache_dir: self.opts.cache_dir.clone(),
         });
         let sources = self.source_ids();
         let (kconfig_id, compile_id) = (format!("{name}/kconfig"), format!("{name}/compile"));
+        let fetch_id = format!("{name}/fetch");
         let einitrd = embeds.then(|| work.join("initramfs.cpio"));
         steps.push(Arc::new(KconfigStep {
             id: kconfig_id.clone(),
@@ -152,19 +156,44 @@ impl<'p> KernelPlanner<'p> {
             options,
             deps: sources.clone(),
         }));
+        // Without a resolver (a plan made for tests of this crate) nothing is fetched by kiln.
+        let fetch = self.opts.sources.as_ref().map(|resolver| {
+            steps.push(Arc::new(FetchStep {
+                id: fetch_id.clone(),
+                target: target.clone(),
+                deps: [vec![kconfig_id.clone()], sources.clone()].concat(),
+                resolver: resolver.clone(),
+                refresh: self.opts.refresh_downloads,
+            }));
+            fetch_id.clone()
+        });
         steps.push(Arc::new(CompileStep {
             id: compile_id.clone(),
             target: target.clone(),
-            deps: [vec![kconfig_id.clone()], sources.clone()].concat(),
+            deps: [
+                vec![kconfig_id.clone()],
+                sources.clone(),
+                fetch.iter().cloned().collect(),
+            ]
+            .concat(),
+            fetch: fetch.clone(),
             einitrd: einitrd.clone(),
         }));
-        let mut ids = vec![kconfig_id.clone(), compile_id.clone()];
+        let mut ids = vec![kconfig_id.clone()];
+        ids.extend(fetch.iter().cloned());
+        ids.push(compile_id.clone());
         if let Some(einitrd) = einitrd {
             let embed_id = format!("{name}/embed");
             steps.push(Arc::new(EmbedStep {
                 id: embed_id.clone(),
                 target,
-                deps: [vec![compile_id, kconfig_id, INITRD.to_string()], sources].concat(),
+                deps: [
+                    vec![compile_id, kconfig_id, INITRD.to_string()],
+                    sources,
+                    fetch.iter().cloned().collect(),
+                ]
+                .concat(),
+                fetch,
                 einitrd,
             }));
             ids.push(embed_id);

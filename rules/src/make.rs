@@ -109,8 +109,11 @@ impl MakeSetup {
     ///   repository that encloses the core; in the boot banner and uklibid), decided by kiln;
     /// - `HOSTNAME` and `HOSTUSER` (`hostname -s`, `whoami`; embedded with the non-default
     ///   `CONFIG_LIBUKLIBID_INFO_COMPILEDBY_HOST`), as `kiln`;
-    /// - `GZIP` as `gzip -n`, so the `.config` embedded with `CONFIG_LIBUKLIBID_INFO_UKCONFIGGZ`
-    ///   carries no file name or mtime (its paths go into the key instead);
+    /// - not `GZIP`: a variable on make's command line is exported to every recipe, and gzip
+    ///   reads a `GZIP` environment variable as its options, so `GZIP=gzip -n` breaks every
+    ///   `tar -z` of the fetch rules. The `.config` that `CONFIG_LIBUKLIBID_INFO_UKCONFIGGZ`
+    ///   embeds therefore carries its mtime in the gzip header, and its paths: with that
+    ///   (non-default) option, the keys hold the paths, and the kernel is not reproducible;
     /// - `-ffile-prefix-map` for every directory whose path would otherwise end up in debug
     ///   information and `__FILE__` strings.
     ///
@@ -134,7 +137,6 @@ impl MakeSetup {
             format!("HOSTUTC={}", iso8601_utc(self.source_date_epoch)),
             "HOSTNAME=kiln".to_string(),
             "HOSTUSER=kiln".to_string(),
-            "GZIP=gzip -n".to_string(),
             format!("UK_CFLAGS={flags}"),
             format!("UK_CXXFLAGS={flags}"),
             format!("UK_ASFLAGS={flags}"),

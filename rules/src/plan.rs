@@ -42,6 +42,10 @@ pub struct PlanOptions {
     /// Resolves git sources, `--source` redirections and the lock file; without one, only
     /// local directories named in the Kraftfile resolve.
     pub sources: Option<Arc<crate::sources::SourceResolver>>,
+    /// The kiln executable, for make's `WGET`/`GIT` shims (`kiln __wget`, `kiln __git`).
+    pub shim: Option<PathBuf>,
+    /// Ask every URL the builds download again (`kiln fetch`).
+    pub refresh_downloads: bool,
 }
 
 /// One selected target and the ids of every step it needs, dependencies first.

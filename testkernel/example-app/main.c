@@ -1,7 +1,7 @@
 /* The example app: proves app code runs and sees the kernel configuration. */
 #include <testkernel.h>
 
-int app_main(const char *cmdline)
+int app_main(const char *args)
 {
 	tk_puts("app: hello from the test app\n");
 #ifdef CONFIG_APP_GREETING
@@ -9,6 +9,6 @@ int app_main(const char *cmdline)
 #else
 	tk_puts("app: greeting: (CONFIG_APP_GREETING not set)\n");
 #endif
-	tk_printf("app: args: %s\n", cmdline);
+	tk_printf("app: args: %s\n", args);
 	return 0;
 }

@@ -4,10 +4,12 @@
 #ifndef TESTKERNEL_H
 #define TESTKERNEL_H
 
-/* The app's entry point. cmdline is the boot command line without argv[0].
+/* The app's entry point. args are the application's arguments: the words
+ * after the command line's `--` (all words if there is none, as in Unikraft),
+ * quotes removed, joined with single spaces.
  * Its return value is only reported, never turned into the exit code:
  * Unikraft does not pass main()'s status through either. */
-int app_main(const char *cmdline);
+int app_main(const char *args);
 
 void tk_putc(char c);
 void tk_puts(const char *s); /* no newline added */

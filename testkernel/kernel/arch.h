@@ -10,6 +10,9 @@ void arch_init(unsigned long boot_arg0, unsigned long boot_arg1);
 void arch_putc(char c);
 const char *arch_cmdline(void);                  /* never NULL */
 int arch_initrd(const void **base, unsigned long *len); /* 1 if a boot-time initrd exists */
+/* Unikraft's ukarch_random_init(): 0 with a hardware RNG; x86_64: -95
+ * (-ENOTSUP) without CPUID RDRAND/RDSEED; arm64: 1 without FEAT_RNG (RNDR). */
+int arch_random_init(void);
 void arch_exit(int code) __attribute__((noreturn));
 void arch_crash(void) __attribute__((noreturn));  /* executes an invalid instruction */
 void arch_halt_forever(void) __attribute__((noreturn));

@@ -91,7 +91,7 @@ static void dump(const struct ent *e)
 	tk_putc('\n');
 }
 
-int tk_cpio_list(const void *base, unsigned long len)
+int tk_cpio_list(const void *base, unsigned long len, const char *dst)
 {
 	const unsigned char *a = base;
 	struct ent e;
@@ -114,6 +114,8 @@ int tk_cpio_list(const void *base, unsigned long len)
 			tk_printf("initrd-error: %s comes before its parent directory\n", e.name);
 			return -1;
 		}
+		if ((e.mode & S_IFMT) == S_IFDIR)
+			tk_vfs_note_dir(dst, n);
 		if ((e.mode & S_IFMT) == S_IFREG && e.size <= DATA_MAX)
 			dump(&e);
 	}

@@ -62,6 +62,26 @@ pub enum SourceError {
         /// What is wrong and what to do.
         message: String,
     },
+    /// A download failed (no connection, an HTTP error, cut short) or could not be stored.
+    #[error("download of {url} failed: {reason}; nothing was cached")]
+    Download {
+        /// The URL (before mirrors).
+        url: String,
+        /// What went wrong.
+        reason: String,
+    },
+    /// A URL served other bytes than Kraftfile.lock pins.
+    #[error(
+        "{url} now serves other bytes than Kraftfile.lock pins: sha256 {actual}, expected {expected}"
+    )]
+    ArchiveChanged {
+        /// The URL (before mirrors).
+        url: String,
+        /// The pinned SHA-256.
+        expected: String,
+        /// What it served now.
+        actual: String,
+    },
     /// A file-system error in the git cache.
     #[error("`{component}`: cannot {action} {}: {source}; check the permissions and free space of the kiln cache directory", path.display())]
     Io {
@@ -86,6 +106,7 @@ impl SourceError {
             | SourceError::LockMismatch { component, .. }
             | SourceError::Spec { component, .. }
             | SourceError::Io { component, .. } => component,
+            SourceError::Download { url, .. } | SourceError::ArchiveChanged { url, .. } => url,
         }
     }
 }

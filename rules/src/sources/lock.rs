@@ -16,7 +16,17 @@
 //! url = "https://github.com/unikraft/lib-musl.git"   # before [mirrors]
 //! commit = "4f2c…"                   # 40 hex
 //! tree = "9a1b…"                     # 64 hex: BLAKE3 tree digest of the checkout
+//!
+//! [[download]]                       # an upstream archive a library's make downloads
+//! url = "https://www.musl-libc.org/releases/musl-1.2.3.tar.gz"   # as the Makefile names it
+//! sha256 = "7d5b…"                   # 64 hex: what it served, as upstreams publish it
+//! blake3 = "41c2…"                   # 64 hex: the same bytes, as kiln's caches name them
+//! size = 1058642
 //! ```
+//!
+//! Download entries are added when a build first downloads a URL, and kept while the lock
+//! file is rewritten (a URL is immutable once pinned); `kiln fetch` checks every URL again
+//! and moves an entry whose server now serves other bytes (`--locked` makes that an error).
 //!
 //! What is recorded: git components asked for by the Kraftfile or the config's `[sources]`,
 //! with the URL *before* mirror rewriting (so a lock made through a mirror is valid without
@@ -59,11 +69,51 @@ pub struct LockEntry {
     pub tree: String,
 }
 
+/// One pinned download: the bytes a URL served.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DownloadEntry {
+    /// The URL as the Makefile names it (before mirrors).
+    pub url: String,
+    /// SHA-256 of the bytes (64 hex).
+    pub sha256: String,
+    /// BLAKE3 of the bytes (64 hex).
+    pub blake3: String,
+    /// Their size.
+    pub size: u64,
+}
+
+/// One pinned `git clone` that a library's make runs (Unikraft's `clone` rule).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CloneEntry {
+    /// The repository URL as the Makefile names it (before mirrors).
+    pub url: String,
+    /// The branch or tag make asks for (`--branch`).
+    #[serde(rename = "ref")]
+    pub git_ref: String,
+    /// The commit it resolved to (40 hex).
+    pub commit: String,
+    /// The BLAKE3 tree digest of that checkout (64 hex).
+    pub tree: String,
+}
+
+impl CloneEntry {
+    /// The key clones are kept under: `<url>#<ref>`.
+    pub fn key(&self) -> String {
+        format!("{}#{}", self.url, self.git_ref)
+    }
+}
+
 /// A lock file's content.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct LockFile {
     /// Entries by component id.
     pub entries: BTreeMap<String, LockEntry>,
+    /// Downloads by URL.
+    pub downloads: BTreeMap<String, DownloadEntry>,
+    /// Clones by [`CloneEntry::key`].
+    pub clones: BTreeMap<String, CloneEntry>,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -72,6 +122,10 @@ struct RawLock {
     format: u32,
     #[serde(default)]
     source: Vec<LockEntry>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    download: Vec<DownloadEntry>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    clone: Vec<CloneEntry>,
 }
 
 /// Where the lock file of the Kraftfile at `kraftfile` is.
@@ -130,7 +184,42 @@ impl LockFile {
             }
             entries.insert(e.id.clone(), e);
         }
-        Ok(LockFile { entries })
+        let mut downloads = BTreeMap::new();
+        for d in raw.download {
+            let hex = |s: &str| s.len() == 64 && s.bytes().all(|b| b.is_ascii_hexdigit());
+            if !hex(&d.sha256) || !hex(&d.blake3) {
+                return Err(Diagnostic::new(
+                    path,
+                    format!(
+                        "download `{}`: sha256 and blake3 must be 64 hex digits",
+                        d.url
+                    ),
+                )
+                .with_help(regenerate));
+            }
+            if downloads.insert(d.url.clone(), d).is_some() {
+                return Err(
+                    Diagnostic::new(path, "a download is locked twice").with_help(regenerate)
+                );
+            }
+        }
+        let mut clones = BTreeMap::new();
+        for c in raw.clone {
+            let hex = |s: &str, n: usize| s.len() == n && s.bytes().all(|b| b.is_ascii_hexdigit());
+            if !hex(&c.commit, 40) || !hex(&c.tree, 64) {
+                return Err(Diagnostic::new(
+                    path,
+                    format!("clone `{}`: the commit or tree is not hex", c.key()),
+                )
+                .with_help(regenerate));
+            }
+            clones.insert(c.key(), c);
+        }
+        Ok(LockFile {
+            entries,
+            downloads,
+            clones,
+        })
     }
 
     /// The file's bytes: the header, the format, the entries sorted by id.
@@ -138,6 +227,8 @@ impl LockFile {
         let raw = RawLock {
             format: LOCK_FORMAT,
             source: self.entries.values().cloned().collect(),
+            download: self.downloads.values().cloned().collect(),
+            clone: self.clones.values().cloned().collect(),
         };
         // Serializing plain strings and numbers cannot fail; fall back to the header alone
         // rather than panic if it ever did.
@@ -194,6 +285,35 @@ impl LockFile {
             .filter(|id| !self.entries.contains_key(*id))
         {
             out.push(format!("{id}: removed"));
+        }
+        for (url, new) in &self.downloads {
+            match old.downloads.get(url) {
+                None => out.push(format!("{url}: added (sha256 {})", short(&new.sha256))),
+                Some(was) if was != new => out.push(format!(
+                    "{url}: sha256 {} -> {} (the server now sends other bytes)",
+                    short(&was.sha256),
+                    short(&new.sha256)
+                )),
+                Some(_) => {}
+            }
+        }
+        for url in old
+            .downloads
+            .keys()
+            .filter(|u| !self.downloads.contains_key(*u))
+        {
+            out.push(format!("{url}: removed"));
+        }
+        for (key, new) in &self.clones {
+            match old.clones.get(key) {
+                None => out.push(format!("{key}: added at commit {}", short(&new.commit))),
+                Some(was) if was != new => out.push(format!(
+                    "{key}: commit {} -> {}",
+                    short(&was.commit),
+                    short(&new.commit)
+                )),
+                Some(_) => {}
+            }
         }
         out
     }

@@ -20,6 +20,7 @@
 //! This module does not scan local directories (the `sources` step does, through the stat
 //! cache), decide whether to save the lock file, or know argv; the binary does.
 
+mod archives;
 mod cache;
 mod config;
 mod error;
@@ -34,11 +35,15 @@ use std::sync::Mutex;
 
 use kiln_engine::TreeDigest;
 
+pub use archives::Archives;
 pub use cache::{Checkout, GitCache, Subject, repo_key};
 pub use config::{KilnConfig, load_config};
 pub use error::SourceError;
 pub use git::Git;
-pub use lock::{LOCK_FILE_NAME, LOCK_FORMAT, LockEntry, LockFile, lock_path, would_change_message};
+pub use lock::{
+    CloneEntry, DownloadEntry, LOCK_FILE_NAME, LOCK_FORMAT, LockEntry, LockFile, lock_path,
+    would_change_message,
+};
 pub use refs::Refs;
 pub use spec::{
     ComponentId, Request, SourceSpec, SpecLayer, UNIKRAFT_GITHUB, Version, component_request,
@@ -110,12 +115,16 @@ enum LockDecision {
     Drop,
 }
 
-/// Resolves the components of a build; shared by all targets (`Send + Sync`).
+/// Resolves the components of a build and the archives their builds download; shared by
+/// all targets (`Send + Sync`).
 #[derive(Debug)]
 pub struct SourceResolver {
     opts: ResolverOptions,
     cache: GitCache,
+    archives: Archives,
     decisions: Mutex<BTreeMap<String, LockDecision>>,
+    downloads: Mutex<BTreeMap<String, DownloadEntry>>,
+    clones: Mutex<BTreeMap<String, CloneEntry>>,
 }
 
 impl SourceResolver {
@@ -123,8 +132,11 @@ impl SourceResolver {
     pub fn new(opts: ResolverOptions) -> SourceResolver {
         SourceResolver {
             cache: GitCache::new(&opts.cache_dir, opts.git.clone()),
+            archives: Archives::new(&opts.cache_dir, opts.config.clone(), opts.offline),
             opts,
             decisions: Mutex::new(BTreeMap::new()),
+            downloads: Mutex::new(BTreeMap::new()),
+            clones: Mutex::new(BTreeMap::new()),
         }
     }
 
@@ -320,7 +332,110 @@ impl SourceResolver {
                 entries.insert(name.clone(), e);
             }
         }
-        LockFile { entries }
+        let mut downloads = old.map(|l| l.downloads.clone()).unwrap_or_default();
+        let recorded = self.downloads.lock().unwrap_or_else(|e| e.into_inner());
+        downloads.extend(recorded.iter().map(|(u, d)| (u.clone(), d.clone())));
+        let mut clones = old.map(|l| l.clones.clone()).unwrap_or_default();
+        let recorded = self.clones.lock().unwrap_or_else(|e| e.into_inner());
+        clones.extend(recorded.iter().map(|(k, c)| (k.clone(), c.clone())));
+        LockFile {
+            entries,
+            downloads,
+            clones,
+        }
+    }
+
+    /// A digest of the downloads and clones the lock file pins, for the keys of the steps
+    /// that use them (a moved pin re-runs them).
+    pub fn pins_digest(&self) -> String {
+        let Some(lock) = &self.opts.lock else {
+            return String::new();
+        };
+        let mut text = String::new();
+        for d in lock.downloads.values() {
+            text.push_str(&format!("d {} {}\n", d.url, d.blake3));
+        }
+        for c in lock.clones.values() {
+            text.push_str(&format!("c {} {}\n", c.key(), c.tree));
+        }
+        blake3::hash(text.as_bytes()).to_hex().to_string()
+    }
+
+    /// The checkout of `url` at the branch or tag `git_ref`, as a library's make clones it:
+    /// pinned by the lock file when it pins it, else resolved (fetching unless offline);
+    /// recorded for the new lock file.
+    pub fn clone_source(
+        &self,
+        url: &str,
+        git_ref: &str,
+    ) -> Result<(CloneEntry, PathBuf), SourceError> {
+        let fetch_url = self.opts.config.rewrite(url);
+        let subject = Subject {
+            component: url,
+            override_name: url,
+            url: &fetch_url,
+            config_file: self.opts.config.file.as_deref(),
+        };
+        let key = format!("{url}#{git_ref}");
+        let pin = self.opts.lock.as_ref().and_then(|l| l.clones.get(&key));
+        if self.opts.locked && pin.is_none() {
+            return Err(SourceError::LockMismatch {
+                component: key,
+                detail: "Kraftfile.lock does not pin this clone".into(),
+            });
+        }
+        let commit = match pin {
+            Some(p) => p.commit.clone(),
+            None => {
+                self.cache
+                    .resolve(&subject, &Version::Ref(git_ref.into()), self.opts.offline)?
+            }
+        };
+        let checkout = self.cache.checkout(&subject, &commit, self.opts.offline)?;
+        let entry = CloneEntry {
+            url: url.into(),
+            git_ref: git_ref.into(),
+            commit,
+            tree: checkout.tree.to_hex(),
+        };
+        self.clones
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(key, entry.clone());
+        Ok((entry, checkout.dir))
+    }
+
+    /// The download cache.
+    pub fn archives(&self) -> &Archives {
+        &self.archives
+    }
+
+    /// The bytes `url` is to give: pinned by the lock file if it pins the URL, else what the
+    /// download cache or a download gives. The result is recorded for the new lock file. With
+    /// `refresh` (`kiln fetch`) the URL is downloaded again; bytes that differ from the pin
+    /// move it, unless `--locked`, which makes that an error.
+    pub fn download(&self, url: &str, refresh: bool) -> Result<DownloadEntry, SourceError> {
+        let pin = self.opts.lock.as_ref().and_then(|l| l.downloads.get(url));
+        let got = match self.archives.get(url, pin, refresh) {
+            Err(SourceError::ArchiveChanged { .. }) if !self.opts.locked => {
+                self.archives.get(url, None, false)?
+            }
+            other => other?,
+        };
+        if self.opts.locked && pin.is_none() {
+            return Err(SourceError::LockMismatch {
+                component: url.into(),
+                detail: format!(
+                    "Kraftfile.lock does not pin this download (sha256 {})",
+                    got.sha256
+                ),
+            });
+        }
+        self.downloads
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(url.to_string(), got.clone());
+        Ok(got)
     }
 }
 

@@ -78,6 +78,11 @@ pub struct KernelTarget {
     /// and the `.config` holds the build's paths: the kernel then depends on where it is
     /// built, so those paths go into the keys.
     pub embeds_build_paths: bool,
+    /// The kiln executable, for make's `WGET`/`GIT` (`kiln __wget`, `kiln __git`); `None`
+    /// leaves make's own (tests of this crate).
+    pub shim: Option<PathBuf>,
+    /// The kiln cache directory, for the shims.
+    pub cache_dir: Option<PathBuf>,
 }
 
 impl KernelTarget {
@@ -152,7 +157,7 @@ impl KernelTarget {
         Ok(Some(format!("{base}~{suffix}")))
     }
 
-    fn setup(&self, deps: &DepValues<'_>) -> Result<MakeSetup, StepError> {
+    pub(crate) fn setup(&self, deps: &DepValues<'_>) -> Result<MakeSetup, StepError> {
         let dir = |id: &str| deps.data::<SourceDir>(id).map(|s| s.dir.clone());
         Ok(MakeSetup {
             core: dir(&self.core)?,
@@ -179,13 +184,28 @@ impl KernelTarget {
         goal: Option<&str>,
         extra: &[String],
     ) -> Result<(), StepError> {
+        self.make_in(deps, &self.work, goal, extra, &[])
+    }
+
+    /// make with `O=dir` (the work directory, or a scratch one), `extra` variables and `env`
+    /// added to its cleared environment; its output goes to `<dir>/kiln-make.log`.
+    pub(crate) fn make_in(
+        &self,
+        deps: &DepValues<'_>,
+        dir: &Path,
+        goal: Option<&str>,
+        extra: &[String],
+        env: &[(String, String)],
+    ) -> Result<(), StepError> {
         let js = self.jobserver.as_ref().ok_or_else(|| {
             StepError::Failed("internal: a kernel step ran without a jobserver".into())
         })?;
         let mut setup = self.setup(deps)?;
         setup.full_version = self.full_version(deps)?;
-        let cmd = setup.command(goal, extra);
-        let log = self.work.join("kiln-make.log");
+        setup.work = dir.to_path_buf();
+        let mut cmd = setup.command(goal, extra);
+        cmd.envs(env.iter().map(|(k, v)| (k, v)));
+        let log = dir.join("kiln-make.log");
         run(cmd, goal.unwrap_or("build"), &log, js)
             .map_err(|e| StepError::Failed(format!("target {}: {e}", self.target)))
     }
@@ -198,6 +218,18 @@ impl KernelTarget {
         kconfig: &str,
         store: &dyn Store,
     ) -> Result<(), StepError> {
+        self.write_config_in(deps, kconfig, store, &self.work)
+    }
+
+    /// [`Self::write_config`] into another build directory `dir` (the work directory's path
+    /// still stands for [`WORK_PLACEHOLDER`]).
+    pub(crate) fn write_config_in(
+        &self,
+        deps: &DepValues<'_>,
+        kconfig: &str,
+        store: &dyn Store,
+        dir: &Path,
+    ) -> Result<(), StepError> {
         let out = deps
             .result(kconfig)?
             .outputs
@@ -206,12 +238,13 @@ impl KernelTarget {
             .ok_or_else(|| {
                 StepError::Failed("internal: the kconfig step has no `config` output".into())
             })?;
-        let staged = self.work.join(".config.kiln");
+        std::fs::create_dir_all(dir).map_err(|e| io_error(dir, e))?;
+        let staged = dir.join(".config.kiln");
         store.materialize(&out, &staged)?;
         let text = read(&staged)?;
         let _ = std::fs::remove_file(&staged);
         let real = text.replace(WORK_PLACEHOLDER, &self.work.display().to_string());
-        write_if_changed(&self.work.join(".config"), real.as_bytes())
+        write_if_changed(&dir.join(".config"), real.as_bytes())
     }
 
     /// Fails if `make defconfig` dropped an option the target implies (the architecture, the
@@ -350,8 +383,10 @@ pub struct CompileStep {
     pub id: String,
     /// The target.
     pub target: Arc<KernelTarget>,
-    /// The kconfig step id, then the source step ids.
+    /// The kconfig step id, then the source step ids, then the fetch step id.
     pub deps: Vec<String>,
+    /// The fetch step id (none when kiln does not take over make's downloads).
+    pub fetch: Option<String>,
     /// Where the embedded initrd goes, when there is one (the `embed` step then
     /// materializes the kernel instead of this step).
     pub einitrd: Option<PathBuf>,
@@ -368,7 +403,9 @@ impl Step for CompileStep {
         &self.deps
     }
     fn prepare(&self, deps: &DepValues<'_>) -> Result<Prepared, StepError> {
-        let a = self.target.action("compile", deps, &[&self.deps[0]])?;
+        let mut extra = vec![self.deps[0].as_str()];
+        extra.extend(self.fetch.as_deref());
+        let a = self.target.action("compile", deps, &extra)?;
         Ok(Prepared::Action(
             a.param("einitrd", self.einitrd.is_some().to_string()),
         ))
@@ -378,13 +415,18 @@ impl Step for CompileStep {
         deps: &DepValues<'_>,
         ctx: &ExecContext<'_>,
     ) -> Result<ActionResult, StepError> {
-        self.target.recover_work();
-        self.target.write_config(deps, &self.deps[0], ctx.store)?;
+        let t = &self.target;
+        t.recover_work();
+        t.write_config(deps, &self.deps[0], ctx.store)?;
         if let Some(einitrd) = &self.einitrd {
             write_if_changed(einitrd, &empty_newc()?)?;
         }
-        self.target.make(deps, None, &[])?;
-        self.target.store_kernel(ctx.store)
+        let (vars, env) = match &self.fetch {
+            Some(fetch) => t.fetch_shims(deps, fetch, ctx.store)?,
+            None => Default::default(),
+        };
+        t.make_in(deps, &t.work, None, &vars, &env)?;
+        t.store_kernel(ctx.store)
     }
     fn materialize(&self) -> Vec<Materialize> {
         match self.einitrd {
@@ -400,8 +442,10 @@ pub struct EmbedStep {
     pub id: String,
     /// The target.
     pub target: Arc<KernelTarget>,
-    /// compile, kconfig and initrd step ids, then the source step ids.
+    /// compile, kconfig and initrd step ids, then the source step ids, then the fetch step.
     pub deps: Vec<String>,
+    /// The fetch step id (none when kiln does not take over make's downloads).
+    pub fetch: Option<String>,
     /// Where the embedded initrd goes.
     pub einitrd: PathBuf,
 }
@@ -417,7 +461,8 @@ impl Step for EmbedStep {
         &self.deps
     }
     fn prepare(&self, deps: &DepValues<'_>) -> Result<Prepared, StepError> {
-        let extra = [self.deps[0].as_str(), &self.deps[1], &self.deps[2]];
+        let mut extra = vec![self.deps[0].as_str(), &self.deps[1], &self.deps[2]];
+        extra.extend(self.fetch.as_deref());
         Ok(Prepared::Action(self.target.action("embed", deps, &extra)?))
     }
     fn execute(
@@ -436,8 +481,13 @@ impl Step for EmbedStep {
                 StepError::Failed("internal: the initrd step has no `initrd` output".into())
             })?;
         ctx.store.materialize(&initrd, &self.einitrd)?;
-        self.target.make(deps, None, &[])?;
-        self.target.store_kernel(ctx.store)
+        let t = &self.target;
+        let (vars, env) = match &self.fetch {
+            Some(fetch) => t.fetch_shims(deps, fetch, ctx.store)?,
+            None => Default::default(),
+        };
+        t.make_in(deps, &t.work, None, &vars, &env)?;
+        t.store_kernel(ctx.store)
     }
     fn materialize(&self) -> Vec<Materialize> {
         self.target.materializations()

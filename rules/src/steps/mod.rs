@@ -5,6 +5,7 @@
 //! (core, library, template, application); `kconfig`, `compile` and `embed` run Unikraft's
 //! make in the target's work directory.
 
+pub mod fetch;
 pub mod initrd;
 pub mod kernel;
 pub mod rootfs;

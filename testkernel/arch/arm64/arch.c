@@ -99,6 +99,14 @@ int arch_initrd(const void **base, unsigned long *len)
 	return 1;
 }
 
+int arch_random_init(void)
+{
+	unsigned long isar0;
+
+	__asm__ volatile("mrs %0, ID_AA64ISAR0_EL1" : "=r"(isar0));
+	return !((isar0 >> 60) & 0xf); /* RNDR */
+}
+
 static void __attribute__((noreturn)) psci_off(void)
 {
 	register unsigned long f __asm__("x0") = PSCI_SYSTEM_OFF;

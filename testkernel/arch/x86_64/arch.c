@@ -106,6 +106,24 @@ int arch_initrd(const void **base, unsigned long *len)
 	return 1;
 }
 
+static void cpuid(unsigned leaf, unsigned sub, unsigned *a, unsigned *b, unsigned *c, unsigned *d)
+{
+	__asm__ volatile("cpuid" : "=a"(*a), "=b"(*b), "=c"(*c), "=d"(*d) : "a"(leaf), "c"(sub));
+}
+
+int arch_random_init(void)
+{
+	unsigned a, b, c, d;
+
+	cpuid(1, 0, &a, &b, &c, &d);
+	if (!(c & (1u << 30))) /* RDRAND */
+		return -95;
+	cpuid(7, 0, &a, &b, &c, &d);
+	if (!(b & (1u << 18))) /* RDSEED: QEMU 7.2's TCG has none */
+		return -95;
+	return 0;
+}
+
 void arch_exit(int code)
 {
 	outb(DEBUG_EXIT, code);

@@ -1,0 +1,237 @@
+//! The machine-wide download cache for the upstream archives that Unikraft's libraries fetch
+//! (musl's tarball, lwip's zip, …), shared by every project and target on the machine.
+//!
+//! ```text
+//! <cache>/downloads/
+//!   files/<64 hex>             the bytes, named by their BLAKE3 digest; mode 0444; appear
+//!                              by rename from a temp name beside them
+//!   urls/<32 hex>.json         {"url","sha256","blake3","size"}: what the URL served last,
+//!                              named by the BLAKE3 of the URL
+//! ```
+//!
+//! [`Archives::get`] serves a URL from the cache when it can, without a request: the pinned
+//! bytes (from Kraftfile.lock) if present, else what the URL served last. Otherwise, unless
+//! offline, it downloads through the `[mirrors]` rewrites, hashes on the way, and stores the
+//! file only when the download was whole. A download whose bytes differ from the pin is an
+//! error the caller decides about (`--locked` or not). [`Archives::copy_to`] hands a cached
+//! file to make, checking its hash while it copies.
+//!
+//! `kiln cache gc` does not evict downloads (like the git cache); `kiln cache clean` leaves
+//! them too. Delete `<cache>/downloads/` to drop them.
+
+use std::io::{Read, Write};
+use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use kiln_engine::temp_owner;
+
+use super::SourceError;
+use super::config::KilnConfig;
+use super::lock::DownloadEntry;
+
+/// The download cache of one kiln cache directory.
+pub struct Archives {
+    root: PathBuf,
+    config: KilnConfig,
+    offline: bool,
+    fetcher: OnceLock<Result<kiln_fetch::Fetcher, String>>,
+    requests: AtomicUsize,
+}
+
+impl std::fmt::Debug for Archives {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Archives")
+            .field("root", &self.root)
+            .finish()
+    }
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+impl Archives {
+    /// The download cache under `<cache_dir>/downloads`.
+    pub fn new(cache_dir: &Path, config: KilnConfig, offline: bool) -> Archives {
+        Archives {
+            root: cache_dir.join("downloads"),
+            config,
+            offline,
+            fetcher: OnceLock::new(),
+            requests: AtomicUsize::new(0),
+        }
+    }
+
+    /// How many downloads this instance started.
+    pub fn requests(&self) -> usize {
+        self.requests.load(Ordering::SeqCst)
+    }
+
+    /// Where the bytes with BLAKE3 digest `blake3` (hex) live.
+    pub fn file(&self, blake3: &str) -> PathBuf {
+        self.root.join("files").join(blake3)
+    }
+
+    fn index_file(&self, url: &str) -> PathBuf {
+        let key = blake3::hash(url.as_bytes()).to_hex();
+        self.root.join("urls").join(format!("{}.json", &key[..32]))
+    }
+
+    /// What `url` served the last time it was downloaded here, if its bytes are still here.
+    pub fn cached(&self, url: &str) -> Option<DownloadEntry> {
+        let entry: DownloadEntry = std::fs::read(self.index_file(url))
+            .ok()
+            .and_then(|b| serde_json::from_slice(&b).ok())?;
+        (entry.url == url && self.present(&entry)).then_some(entry)
+    }
+
+    fn present(&self, e: &DownloadEntry) -> bool {
+        std::fs::metadata(self.file(&e.blake3)).is_ok_and(|m| m.is_file() && m.len() == e.size)
+    }
+
+    /// The bytes of `url`: from the cache when `pin` (or, without one, the last download) is
+    /// here and `refresh` is off, else downloaded. A download that differs from `pin` is
+    /// [`SourceError::ArchiveChanged`] (the new bytes are cached all the same).
+    pub fn get(
+        &self,
+        url: &str,
+        pin: Option<&DownloadEntry>,
+        refresh: bool,
+    ) -> Result<DownloadEntry, SourceError> {
+        if !refresh {
+            if let Some(p) = pin.filter(|p| self.present(p)) {
+                return Ok(p.clone());
+            }
+            if let Some(last) = self.cached(url).filter(|_| pin.is_none()) {
+                return Ok(last);
+            }
+        }
+        if self.offline {
+            return Err(SourceError::NeedsNetwork {
+                component: "an upstream archive".into(),
+                url: url.into(),
+                why: "it is not in the download cache".into(),
+                hint: "run `kiln fetch` while online first (it downloads what the selected \
+                       targets need), or add a [mirrors] entry for a reachable copy"
+                    .into(),
+            });
+        }
+        let got = self.download(url)?;
+        match pin {
+            Some(p) if p.blake3 != got.blake3 => Err(SourceError::ArchiveChanged {
+                url: url.into(),
+                expected: p.sha256.clone(),
+                actual: got.sha256.clone(),
+            }),
+            _ => Ok(got),
+        }
+    }
+
+    fn fetcher(&self) -> Result<&kiln_fetch::Fetcher, SourceError> {
+        self.fetcher
+            .get_or_init(|| {
+                kiln_fetch::Fetcher::new(&kiln_fetch::FetchOptions::default())
+                    .map_err(|e| e.to_string())
+            })
+            .as_ref()
+            .map_err(|e| SourceError::Download {
+                url: String::new(),
+                reason: e.clone(),
+            })
+    }
+
+    /// Downloads `url` (through the mirrors) into the cache.
+    fn download(&self, url: &str) -> Result<DownloadEntry, SourceError> {
+        let fetch_url = self.config.rewrite(url);
+        let files = self.root.join("files");
+        std::fs::create_dir_all(&files).map_err(|e| io(url, &files, e))?;
+        let temp = files.join(temp_owner::temp_name("download"));
+        let mut out = std::fs::File::create(&temp).map_err(|e| io(url, &temp, e))?;
+        self.requests.fetch_add(1, Ordering::SeqCst);
+        let got = self.fetcher()?.get(&fetch_url, &mut out, &mut |_, _| {});
+        drop(out);
+        let got = match got {
+            Ok(got) => got,
+            Err(e) => {
+                let _ = std::fs::remove_file(&temp);
+                return Err(SourceError::Download {
+                    url: url.into(),
+                    reason: e.to_string(),
+                });
+            }
+        };
+        let entry = DownloadEntry {
+            url: url.into(),
+            sha256: hex(&got.sha256),
+            blake3: hex(&got.blake3),
+            size: got.size,
+        };
+        let dest = self.file(&entry.blake3);
+        let stored = set_read_only(&temp).and_then(|()| std::fs::rename(&temp, &dest));
+        if let Err(e) = stored {
+            let _ = std::fs::remove_file(&temp);
+            return Err(io(url, &dest, e));
+        }
+        if let Ok(json) = serde_json::to_vec(&entry) {
+            let _ = kiln_engine::fsutil::write_atomic(&self.index_file(url), &json);
+        }
+        Ok(entry)
+    }
+
+    /// Copies the cached bytes of `entry` to `dest` (atomically), checking their BLAKE3 on
+    /// the way; a damaged file is removed from the cache and is an error.
+    pub fn copy_to(&self, entry: &DownloadEntry, dest: &Path) -> Result<(), SourceError> {
+        let src_path = self.file(&entry.blake3);
+        let mut src = std::fs::File::open(&src_path).map_err(|e| io(&entry.url, &src_path, e))?;
+        let dir = dest.parent().unwrap_or(Path::new("."));
+        std::fs::create_dir_all(dir).map_err(|e| io(&entry.url, dir, e))?;
+        let name = dest.file_name().unwrap_or_default().to_string_lossy();
+        let temp = temp_owner::temp_path_for(dir, &name);
+        let copied = (|| {
+            let mut out = std::fs::File::create(&temp)?;
+            let mut hasher = blake3::Hasher::new();
+            let mut buf = vec![0u8; 1 << 20];
+            loop {
+                let n = src.read(&mut buf)?;
+                if n == 0 {
+                    break;
+                }
+                hasher.update(&buf[..n]);
+                out.write_all(&buf[..n])?;
+            }
+            Ok::<_, std::io::Error>(hasher.finalize().to_hex().to_string())
+        })();
+        let ok = match copied {
+            Ok(digest) if digest == entry.blake3 => std::fs::rename(&temp, dest),
+            Ok(_) => {
+                let _ = std::fs::remove_file(&temp);
+                let _ = std::fs::remove_file(&src_path);
+                return Err(SourceError::Download {
+                    url: entry.url.clone(),
+                    reason: format!(
+                        "the cached copy {} was damaged and has been removed; build again",
+                        src_path.display()
+                    ),
+                });
+            }
+            Err(e) => Err(e),
+        };
+        ok.map_err(|e| {
+            let _ = std::fs::remove_file(&temp);
+            io(&entry.url, dest, e)
+        })
+    }
+}
+
+fn set_read_only(path: &Path) -> std::io::Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o444))
+}
+
+fn io(url: &str, path: &Path, e: std::io::Error) -> SourceError {
+    SourceError::Download {
+        url: url.into(),
+        reason: format!("{}: {e}", path.display()),
+    }
+}

@@ -1,0 +1,296 @@
+//! Libraries that download their upstream sources, built offline once cached: make's fetch
+//! rules (the test kernel has Unikraft's) are served from kiln's download and git caches,
+//! against a loopback HTTP server started by the test (`tests/support/http_server.py`,
+//! which logs every request) and a git repository over file://.
+//!
+//! Checked: a second build, and a build of a second app using the same library, make zero
+//! requests; `kiln fetch`, then the server stopped, then `kiln build --offline` from a clean
+//! project works; a server that changes the bytes behind a URL is found by `kiln fetch`:
+//! `--locked` fails naming the URL, otherwise the lock moves and the compile reruns with
+//! `--explain` saying why; a truncated download, a 404 and a dead server each give a clear
+//! error and leave nothing in the download cache.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command as Std};
+use std::time::{Duration, Instant};
+
+use common::*;
+
+/// The loopback HTTP server, stopped on drop.
+struct Server {
+    child: Child,
+    port: u16,
+    root: PathBuf,
+    log: PathBuf,
+}
+
+impl Server {
+    fn start(w: &World) -> Server {
+        let root = w.dir("www");
+        let dir = w.dir("server");
+        let (portfile, log) = (dir.join("port"), dir.join("requests.log"));
+        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/support/http_server.py");
+        let child = Std::new("python3")
+            .arg(script)
+            .args([&root, &portfile, &log])
+            .spawn()
+            .expect("python3 runs the test server");
+        let start = Instant::now();
+        while !portfile.exists() {
+            assert!(
+                start.elapsed() < Duration::from_secs(10),
+                "the server did not start"
+            );
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        let port = text(&read(&portfile)).trim().parse().expect("a port");
+        Server {
+            child,
+            port,
+            root,
+            log,
+        }
+    }
+    fn url(&self, path: &str) -> String {
+        format!("http://127.0.0.1:{}/{path}", self.port)
+    }
+    fn requests(&self) -> usize {
+        std::fs::read_to_string(&self.log)
+            .unwrap_or_default()
+            .lines()
+            .count()
+    }
+    fn stop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+/// A tarball `greet-1.0.tar.gz` in the server's root whose `greet.c` prints `message`.
+fn publish_tarball(server: &Server, w: &World, message: &str) {
+    let src = w.dir("tarball-src/greet-1.0");
+    write(
+        &src.join("greet.c"),
+        format!(
+            "#include <testkernel.h>\nvoid greet(void) {{ tk_puts(\"app: {message}\\n\"); }}\n"
+        ),
+    );
+    sh(
+        src.parent().unwrap(),
+        &format!(
+            "tar --sort=name --mtime=@0 --owner=0 --group=0 -czf {}/greet-1.0.tar.gz greet-1.0",
+            server.root.display()
+        ),
+    );
+}
+
+/// A git repository with `wave.c`, tagged v1.
+fn wave_repo(w: &World) -> PathBuf {
+    let repo = w.dir("wave-repo");
+    write(
+        &repo.join("wave.c"),
+        "#include <testkernel.h>\nvoid wave(void) { tk_puts(\"app: wave from the clone\\n\"); }\n",
+    );
+    sh(
+        &repo,
+        "git init -q -b main . && git add -A && git -c user.name=t -c user.email=t@t \
+         commit -qm wave && git tag v1",
+    );
+    repo
+}
+
+/// Library directories: `libgreet` fetches the tarball, `libwave` clones the repository.
+fn libraries(w: &World, server: &Server, repo: &Path) -> (PathBuf, PathBuf) {
+    let greet = w.dir("libs/libgreet");
+    write(
+        &greet.join("Makefile.uk"),
+        format!(
+            "$(eval $(call addlib,libgreet))\n\
+             $(eval $(call fetch,libgreet,{}))\n\
+             LIBGREET_SRCS-y += $(LIBGREET_ORIGIN)/greet-1.0/greet.c\n",
+            server.url("greet-1.0.tar.gz")
+        ),
+    );
+    let wave = w.dir("libs/libwave");
+    write(
+        &wave.join("Makefile.uk"),
+        format!(
+            "$(eval $(call addlib,libwave))\n\
+             $(eval $(call clone,libwave,file://{},v1))\n\
+             LIBWAVE_SRCS-y += $(LIBWAVE_ORIGIN)/wave.c\n",
+            repo.display()
+        ),
+    );
+    (greet, wave)
+}
+
+/// An app `name` using both libraries (local sources), on qemu/x86_64.
+fn app(w: &World, name: &str, greet: &Path, wave: &Path) -> PathBuf {
+    let p = w.dir(name);
+    write(
+        &p.join("Kraftfile"),
+        format!(
+            "spec: v0.6\nname: {name}\nunikraft:\n  source: {}\nlibraries:\n  libgreet:\n    \
+             source: {}\n  libwave:\n    source: {}\ntargets:\n  - qemu/x86_64\n",
+            testkernel_dir().display(),
+            greet.display(),
+            wave.display()
+        ),
+    );
+    write(
+        &p.join("main.c"),
+        "void greet(void);\nvoid wave(void);\nint app_main(const char *a) { (void)a; greet(); \
+         wave(); return 0; }\n",
+    );
+    p
+}
+
+fn boot_line(p: &Path, name: &str, prefix: &str) -> Vec<String> {
+    let kernel = p.join(format!(".unikraft/build/{name}_qemu-x86_64"));
+    let (code, serial) = boot_x86(&kernel, None, "");
+    assert_eq!(code, 83, "{serial}");
+    serial
+        .lines()
+        .filter(|l| l.starts_with(prefix))
+        .map(String::from)
+        .collect()
+}
+
+#[test]
+fn archives_are_fetched_once_per_machine_and_built_offline() {
+    let w = World::new();
+    let server = Server::start(&w);
+    publish_tarball(&server, &w, "hello from the tarball");
+    let repo = wave_repo(&w);
+    let (greet, wave) = libraries(&w, &server, &repo);
+    let a = app(&w, "alpha", &greet, &wave);
+    let (code, doc, err) = build_json(&w, &a, &[]);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(status_of(&doc, "qemu-x86_64/fetch"), "ran");
+    assert_eq!(server.requests(), 1, "one download");
+    assert_eq!(
+        boot_line(&a, "alpha", "app: "),
+        ["app: hello from the tarball", "app: wave from the clone"]
+    );
+    let lock = text(&read(&a.join("Kraftfile.lock")));
+    assert!(
+        lock.contains(&server.url("greet-1.0.tar.gz")) && lock.contains("[[clone]]"),
+        "{lock}"
+    );
+    // The same app again (from scratch), and a second app with the same library: no request.
+    std::fs::remove_dir_all(a.join(".unikraft")).unwrap();
+    let (code, _, err) = build_json(&w, &a, &[]);
+    assert_eq!(code, 0, "{err}");
+    let b = app(&w, "beta", &greet, &wave);
+    let (code, _, err) = build_json(&w, &b, &[]);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(
+        server.requests(),
+        1,
+        "nothing is downloaded twice on one machine"
+    );
+}
+
+#[test]
+fn fetch_then_offline_from_a_clean_project_and_a_changed_server() {
+    let w = World::new();
+    let mut server = Server::start(&w);
+    publish_tarball(&server, &w, "first bytes");
+    let repo = wave_repo(&w);
+    let (greet, wave) = libraries(&w, &server, &repo);
+    let a = app(&w, "alpha", &greet, &wave);
+    let out = w.kiln(&a).arg("fetch").output().unwrap();
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert_eq!(server.requests(), 1);
+    let (code, _, err) = build_json(&w, &a, &[]);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(server.requests(), 1, "the build took what fetch downloaded");
+    assert_eq!(boot_line(&a, "alpha", "app: ")[0], "app: first bytes");
+
+    // The server changes the bytes behind the URL: `kiln fetch --locked` fails naming it.
+    publish_tarball(&server, &w, "other bytes");
+    let out = w.kiln(&a).args(["fetch", "--locked"]).output().unwrap();
+    let err = text(&out.stderr);
+    assert_ne!(out.status.code(), Some(0), "{err}");
+    assert!(err.contains(&server.url("greet-1.0.tar.gz")), "{err}");
+    // Without --locked the lock moves, and the next build compiles the new bytes, saying why.
+    let out = w.kiln(&a).arg("fetch").output().unwrap();
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let (code, _, err) = build_json(&w, &a, &["--explain"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        err.contains("ran        qemu-x86_64/compile")
+            && err.contains("input `qemu-x86_64/fetch` changed"),
+        "{err}"
+    );
+    assert_eq!(boot_line(&a, "alpha", "app: ")[0], "app: other bytes");
+
+    // The server stops; a clean checkout of the project builds offline from the caches.
+    server.stop();
+    let c = w.dir("clean");
+    sh(
+        &c,
+        &format!("cp -a {}/. . && rm -rf .unikraft", a.display()),
+    );
+    let (code, _, err) = build_json(&w, &c, &["--offline"]);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(boot_line(&c, "alpha", "app: ")[0], "app: other bytes");
+}
+
+#[test]
+fn a_bad_download_is_a_clear_error_and_caches_nothing() {
+    let w = World::new();
+    let mut server = Server::start(&w);
+    publish_tarball(&server, &w, "hello");
+    let repo = wave_repo(&w);
+    let cases = [
+        ("truncated/greet-1.0.tar.gz", "cut short"),
+        ("missing-1.0.tar.gz", "404"),
+    ];
+    for (path, what) in cases {
+        let slug = what.replace(' ', "-");
+        let lib = w.dir(&format!("libs-{slug}/libgreet"));
+        write(
+            &lib.join("Makefile.uk"),
+            format!(
+                "$(eval $(call addlib,libgreet))\n$(eval $(call fetchas,libgreet,{},greet-1.0.tar.gz))\n\
+                 LIBGREET_SRCS-y += $(LIBGREET_ORIGIN)/greet-1.0/greet.c\n",
+                server.url(path)
+            ),
+        );
+        let (_, wave) = libraries(&w, &server, &repo);
+        let p = app(&w, &format!("app-{slug}"), &lib, &wave);
+        let (code, doc, err) = build_json(&w, &p, &[]);
+        assert_eq!(code, 1, "{what}: {err}");
+        assert_eq!(status_of(&doc, "qemu-x86_64/fetch"), "failed", "{what}");
+        assert!(
+            err.contains(&server.url(path)) && err.contains(what),
+            "{what}: {err}"
+        );
+    }
+    server.stop();
+    let (greet, wave) = libraries(&w, &server, &repo);
+    let p = app(&w, "app-dead", &greet, &wave);
+    let (code, _, err) = build_json(&w, &p, &[]);
+    assert_eq!(code, 1, "{err}");
+    assert!(err.contains(&server.url("greet-1.0.tar.gz")), "{err}");
+    // Nothing half-written was kept.
+    let files = files_under(&w.cache_dir().join("downloads/files"));
+    assert!(files.is_empty(), "{files:?}");
+    // Offline with nothing cached: unresolved, naming the URL and what fetches it.
+    let (code, doc, err) = build_json(&w, &p, &["--offline"]);
+    assert_eq!(code, 2, "{err}");
+    assert_eq!(status_of(&doc, "qemu-x86_64/fetch"), "unresolved");
+    assert!(
+        err.contains(&server.url("greet-1.0.tar.gz")) && err.contains("kiln fetch"),
+        "{err}"
+    );
+}
