@@ -75,6 +75,7 @@ fn kill_loop(
     for round in 0..rounds() {
         change(round, rng);
         let mut child = kiln_std(w.cache_dir(), p)
+            .env("TMPDIR", w.dir("tmp"))
             .arg("build")
             .stdout(Stdio::null())
             .stderr(Stdio::null())
@@ -122,6 +123,10 @@ fn settle_and_compare(w: &World, p: &Path, outputs: &[&str]) -> (usize, u64) {
         .map(|f| std::fs::metadata(f).map(|m| m.len()).unwrap_or(0))
         .sum();
     assert!(leftovers.is_empty(), "temp files left: {leftovers:?}");
+    // Nor anything in the TMPDIR the killed builds had: make's compilers (gcc's cc*.s) write
+    // their temporary files under the work directory instead.
+    let in_tmp = files_under(&w.dir("tmp"));
+    assert!(in_tmp.is_empty(), "left in TMPDIR: {in_tmp:?}");
     let clean = World::new();
     let q = clean.dir("clean");
     sh(

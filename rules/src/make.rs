@@ -3,7 +3,7 @@
 //!
 //! Every call passes the same `A= L= O= C= N=` (N= on every call: without it the config
 //! targets and the build disagree on the name and everything rebuilds). make's environment is
-//! cleared down to PATH, HOME, TMPDIR and `LC_ALL=C`, so nothing outside the action key (a
+//! cleared down to PATH, HOME and `LC_ALL=C`, with TMPDIR a folder of the work directory, so nothing outside the action key (a
 //! user's CFLAGS, a stray MAKEFLAGS) can change what it builds. Parallelism comes from one
 //! GNU make jobserver per kiln process: kiln takes a token before starting make (make's own
 //! implicit job) and make takes more from the pipe, so all targets building at once never
@@ -16,6 +16,9 @@ use std::process::{Command, Stdio};
 
 /// Lines of make's output shown when it fails.
 const TAIL_LINES: usize = 25;
+
+/// The work directory's folder for the temporary files of make's children (`TMPDIR`).
+pub const TMP_DIR: &str = ".kiln-tmp";
 
 /// The directories and names of one target's make calls.
 #[derive(Debug, Clone)]
@@ -83,7 +86,7 @@ impl MakeSetup {
         cmd.args(extra);
         cmd.args(goal);
         cmd.env_clear();
-        for var in ["PATH", "HOME", "TMPDIR"] {
+        for var in ["PATH", "HOME"] {
             if let Some(v) = std::env::var_os(var) {
                 cmd.env(var, v);
             }
@@ -200,10 +203,18 @@ pub fn run(
         .acquire()
         .map_err(io("waiting for a jobserver token"))?;
     let work = log.parent().unwrap_or(Path::new("."));
+    // The compilers' temporary files (gcc's `/tmp/cc*.s` and the like) go to a directory of
+    // the work tree, emptied before and after: a make killed with its kiln would otherwise
+    // leave them in the machine's /tmp for good.
+    let tmp = work.join(TMP_DIR);
+    let _ = std::fs::remove_dir_all(&tmp);
+    std::fs::create_dir_all(&tmp).map_err(io("creating make's temporary directory"))?;
+    cmd.env("TMPDIR", &tmp);
     let mut child = cmd.spawn().map_err(io("starting make"))?;
     crate::make_guard::record(work, child.id());
     let status = child.wait().map_err(io("waiting for make"));
     crate::make_guard::clear(work);
+    let _ = std::fs::remove_dir_all(&tmp);
     let status = status?;
     if status.success() {
         return Ok(());
@@ -272,7 +283,8 @@ mod tests {
             dir.path().join("Makefile"),
             "UK_FULLVERSION := 9.9$(shell echo ~fromgit)\n\
              all:\n\t@echo \"flags=$$MAKEFLAGS cflags=$$CFLAGS lc=$$LC_ALL \
-             v=$(UK_FULLVERSION) host=$(HOSTUSER)@$(HOSTNAME)\" > out.txt\n",
+             v=$(UK_FULLVERSION) host=$(HOSTUSER)@$(HOSTNAME) tmp=$$TMPDIR\" > out.txt; \
+             test -d \"$$TMPDIR\" && touch \"$$TMPDIR/cc1.s\"\n",
         )
         .unwrap();
         let setup = MakeSetup {
@@ -295,5 +307,9 @@ mod tests {
         assert!(out.contains("lc=C"), "{out}");
         // kiln's values override the Makefile's own `:=` assignments.
         assert!(out.contains("v=0.17.0~1234567 host=kiln@kiln"), "{out}");
+        // Compilers' temporary files go to the work directory's folder, removed after make.
+        let tmp = dir.path().join(TMP_DIR);
+        assert!(out.contains(&format!("tmp={}", tmp.display())), "{out}");
+        assert!(!tmp.exists());
     }
 }
