@@ -51,7 +51,7 @@ pub enum Command {
     Lock(LockArgs),
     /// Download everything the selected targets need (component sources and the upstream
     /// archives their libraries fetch), so that `kiln build --offline` works afterwards.
-    Fetch(BuildArgs),
+    Fetch(FetchArgs),
     /// Inspect and maintain the local cache.
     Cache {
         /// What to do with the cache.
@@ -144,6 +144,18 @@ pub struct BuildArgs {
     /// Say why each step ran, was taken from the cache, or was up to date.
     #[arg(long)]
     pub explain: bool,
+}
+
+/// `kiln fetch`.
+#[derive(Debug, Args)]
+pub struct FetchArgs {
+    /// Selection, source flags, -j and --explain (as for build).
+    #[command(flatten)]
+    pub build: BuildArgs,
+    /// Download every URL again, even if the cache has it, to find a server that now sends
+    /// other bytes than Kraftfile.lock pins (with --locked, that is an error).
+    #[arg(long)]
+    pub refresh: bool,
 }
 
 /// `kiln plan`.

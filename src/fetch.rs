@@ -1,14 +1,17 @@
 //! `kiln fetch`: download everything the selected targets need, without building: component
 //! sources (git) and the upstream archives and clones their libraries' make fetches. After
-//! it, `kiln build --offline` works on an air-gapped machine. Every URL is asked again, so a
-//! server that now sends other bytes than Kraftfile.lock pins is found here: `--locked`
-//! makes that an error naming the URL; otherwise the lock moves and the next build rebuilds.
+//! it, `kiln build --offline` works on an air-gapped machine. Every fetch step runs, but only
+//! what the download cache lacks is downloaded: a second `kiln fetch` makes no request.
+//! `--refresh` asks every URL again, so a server that now sends other bytes than
+//! Kraftfile.lock pins is found: `--locked` makes that an error naming the URL; otherwise the
+//! lock moves and the next build rebuilds.
 
 use kiln_engine::graph::Graph;
 use kiln_engine::report::StepStatus;
+use kiln_rules::plan::FetchMode;
 
 use crate::build::{build_graph, check_succeeded};
-use crate::cli::BuildArgs;
+use crate::cli::FetchArgs;
 use crate::error::CliError;
 use crate::session;
 
@@ -16,9 +19,15 @@ use crate::session;
 const FETCH_KINDS: [&str; 3] = ["sources", "kconfig", "fetch"];
 
 /// Runs `kiln fetch`.
-pub fn fetch(args: &BuildArgs) -> Result<(), CliError> {
+pub fn fetch(fetch_args: &FetchArgs) -> Result<(), CliError> {
+    let args = &fetch_args.build;
+    let mode = if fetch_args.refresh {
+        FetchMode::Refresh
+    } else {
+        FetchMode::Fill
+    };
     let jobs = session::jobs(args.jobs)?;
-    let s = session::open_with(&args.project, Some(jobs), false, true)?;
+    let s = session::open_with(&args.project, Some(jobs), false, mode)?;
     let steps = s
         .plan
         .steps

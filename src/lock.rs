@@ -7,7 +7,12 @@ use crate::session;
 /// Runs `kiln lock`. Every source is resolved (fetching what is needed unless `--offline`);
 /// nothing is built.
 pub fn lock(args: &LockArgs) -> Result<(), CliError> {
-    let s = session::open_with(&args.project, None, args.update, false)?;
+    let s = session::open_with(
+        &args.project,
+        None,
+        args.update,
+        kiln_rules::plan::FetchMode::Build,
+    )?;
     let report = session::plan_report(&s)?;
     let failed: Vec<String> = report
         .steps

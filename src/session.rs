@@ -9,7 +9,7 @@ use kiln_cache::LocalStore;
 use kiln_engine::graph::Graph;
 use kiln_engine::report::{RunReport, StepStatus};
 use kiln_rules::kraftfile::process_env;
-use kiln_rules::plan::{BuildPlan, PlanOptions, plan};
+use kiln_rules::plan::{BuildPlan, FetchMode, PlanOptions, plan};
 use kiln_rules::project::Project;
 use kiln_rules::select::TargetFilter;
 use kiln_rules::sources::{
@@ -38,16 +38,15 @@ pub struct Session {
 /// watcher and gets a make jobserver with `jobs` slots; a plan only asks a running watcher
 /// and writes nothing.
 pub fn open(args: &ProjectArgs, jobs: Option<usize>) -> Result<Session, CliError> {
-    open_with(args, jobs, false, false)
+    open_with(args, jobs, false, FetchMode::Build)
 }
 
-/// [`open`], with `update_lock` for `kiln lock --update` and `refresh_downloads` for
-/// `kiln fetch` (every URL asked again).
+/// [`open`], with `update_lock` for `kiln lock --update` and `fetch_mode` for `kiln fetch`.
 pub fn open_with(
     args: &ProjectArgs,
     jobs: Option<usize>,
     update_lock: bool,
-    refresh_downloads: bool,
+    fetch_mode: FetchMode,
 ) -> Result<Session, CliError> {
     let project = Project::load(&args.dir, args.kraftfile.as_deref(), &process_env)?;
     for w in &project.kraftfile.warnings {
@@ -76,7 +75,7 @@ pub fn open_with(
         cache_dir: Some(cache.clone()),
         sources: None,
         shim: std::env::current_exe().ok(),
-        refresh_downloads,
+        fetch_mode,
     };
     let lock = LockFile::load(&lock_path(&project.kraftfile.path))?;
     let resolver = Arc::new(resolver(&project, args, &cache, lock.clone(), update_lock)?);
@@ -143,7 +142,10 @@ fn resolver(
         locked: args.locked,
         home,
         ..ResolverOptions::default()
-    }))
+    })
+    .with_download_reporter(std::sync::Arc::new(
+        crate::download_progress::StderrProgress::new(),
+    )))
 }
 
 /// `SOURCE_DATE_EPOCH` as the archive mtime, or 0 when unset.

@@ -258,6 +258,13 @@ O=$F/out
 fmk() { make --no-print-directory -C "$TK" A="$F/app" L="$F/libx:$F/liby" O="$O" C="$O/.config" N=f "$@"; }
 gets() { grep -c '"GET /foo-1.0.tar.gz' "$F/http.log" || true; }
 fmk UK_DEFCONFIG="$F/defconfig" defconfig > /dev/null
+check "O= gets Unikraft's link O/Makefile to the core's Makefile (the sub-make's)" \
+	'[ "$(readlink $O/Makefile)" = "$TK/Makefile" ]'
+mkdir -p "$F/fresh"
+cp "$O/.config" "$F/fresh/.config"
+check "make -n in a fresh O= fails as Unikraft's does: the sub-make has no O/Makefile" \
+	'! fmk O="$F/fresh" C="$F/fresh/.config" -n fetch > "$F/fresh.log" 2>&1 &&
+	 grep -q "fresh/Makefile" "$F/fresh.log"'
 fmk -n fetch > "$F/dry.log"
 check "make -n fetch prints the wget and git command lines verbatim, downloads nothing" \
 	'grep -qF "wget -q --show-progress --progress=bar -O $O/libx/foo-1.0.tar.gz $URL || rm -f $O/libx/foo-1.0.tar.gz" $F/dry.log &&

@@ -5,10 +5,13 @@
 //!
 //! Checked: a second build, and a build of a second app using the same library, make zero
 //! requests; `kiln fetch`, then the server stopped, then `kiln build --offline` from a clean
-//! project works; a server that changes the bytes behind a URL is found by `kiln fetch`:
+//! project works; a second `kiln fetch` makes no request; a server that changes the bytes
+//! behind a URL is found by `kiln fetch --refresh`:
 //! `--locked` fails naming the URL, otherwise the lock moves and the compile reruns with
 //! `--explain` saying why; a truncated download, a 404 and a dead server each give a clear
-//! error and leave nothing in the download cache.
+//! error and leave nothing in the download cache; two targets of one build and a second kiln
+//! started meanwhile make one request for a slow download between them, the others waiting,
+//! and the slow download shows progress.
 
 mod common;
 
@@ -109,6 +112,11 @@ fn wave_repo(w: &World) -> PathBuf {
 
 /// Library directories: `libgreet` fetches the tarball, `libwave` clones the repository.
 fn libraries(w: &World, server: &Server, repo: &Path) -> (PathBuf, PathBuf) {
+    libraries_from(w, server, repo, "greet-1.0.tar.gz")
+}
+
+/// The same, `libgreet` fetching the tarball from the server's `path`.
+fn libraries_from(w: &World, server: &Server, repo: &Path, path: &str) -> (PathBuf, PathBuf) {
     let greet = w.dir("libs/libgreet");
     write(
         &greet.join("Makefile.uk"),
@@ -116,7 +124,7 @@ fn libraries(w: &World, server: &Server, repo: &Path) -> (PathBuf, PathBuf) {
             "$(eval $(call addlib,libgreet))\n\
              $(eval $(call fetch,libgreet,{}))\n\
              LIBGREET_SRCS-y += $(LIBGREET_ORIGIN)/greet-1.0/greet.c\n",
-            server.url("greet-1.0.tar.gz")
+            server.url(path)
         ),
     );
     let wave = w.dir("libs/libwave");
@@ -215,14 +223,27 @@ fn fetch_then_offline_from_a_clean_project_and_a_changed_server() {
     assert_eq!(server.requests(), 1, "the build took what fetch downloaded");
     assert_eq!(boot_line(&a, "alpha", "app: ")[0], "app: first bytes");
 
-    // The server changes the bytes behind the URL: `kiln fetch --locked` fails naming it.
+    // A second fetch finds everything cached: no request.
+    let out = w.kiln(&a).arg("fetch").output().unwrap();
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert_eq!(server.requests(), 1, "the second fetch asked the server");
+
+    // The server changes the bytes behind the URL: a plain fetch trusts the cache, but
+    // `kiln fetch --refresh --locked` asks again and fails naming the URL.
     publish_tarball(&server, &w, "other bytes");
-    let out = w.kiln(&a).args(["fetch", "--locked"]).output().unwrap();
+    let out = w.kiln(&a).arg("fetch").output().unwrap();
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert_eq!(server.requests(), 1);
+    let out = w
+        .kiln(&a)
+        .args(["fetch", "--refresh", "--locked"])
+        .output()
+        .unwrap();
     let err = text(&out.stderr);
     assert_ne!(out.status.code(), Some(0), "{err}");
     assert!(err.contains(&server.url("greet-1.0.tar.gz")), "{err}");
     // Without --locked the lock moves, and the next build compiles the new bytes, saying why.
-    let out = w.kiln(&a).arg("fetch").output().unwrap();
+    let out = w.kiln(&a).args(["fetch", "--refresh"]).output().unwrap();
     assert!(out.status.success(), "{}", text(&out.stderr));
     let (code, _, err) = build_json(&w, &a, &["--explain"]);
     assert_eq!(code, 0, "{err}");
@@ -293,4 +314,81 @@ fn a_bad_download_is_a_clear_error_and_caches_nothing() {
         err.contains(&server.url("greet-1.0.tar.gz")) && err.contains("kiln fetch"),
         "{err}"
     );
+}
+
+#[test]
+fn parallel_targets_and_processes_share_one_slow_download_with_progress() {
+    let w = World::new();
+    let server = Server::start(&w);
+    publish_tarball(&server, &w, "slowly");
+    let repo = wave_repo(&w);
+    let path = "slow/greet-1.0.tar.gz";
+    let (greet, wave) = libraries_from(&w, &server, &repo, path);
+    let a = app(&w, "alpha", &greet, &wave);
+    let kraftfile = text(&read(&a.join("Kraftfile")));
+    write(
+        &a.join("Kraftfile"),
+        kraftfile.replace("  - qemu/x86_64\n", "  - qemu/x86_64\n  - fc/x86_64\n"),
+    );
+    let b = app(&w, "beta", &greet, &wave);
+    let fetch = |p: &Path| {
+        kiln_std(w.cache_dir(), p)
+            .args(["fetch", "-j", "2"])
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("start kiln fetch")
+    };
+    // alpha's two targets fetch at once; once the download has begun, a second kiln starts.
+    let first = fetch(&a);
+    let start = Instant::now();
+    while server.requests() == 0 {
+        assert!(start.elapsed() < Duration::from_secs(60), "no request came");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let second = fetch(&b);
+    let (first, second) = (
+        first.wait_with_output().unwrap(),
+        second.wait_with_output().unwrap(),
+    );
+    let (err_a, err_b) = (text(&first.stderr), text(&second.stderr));
+    assert!(first.status.success(), "{err_a}");
+    assert!(second.status.success(), "{err_b}");
+    assert_eq!(
+        server.requests(),
+        1,
+        "one request between them:\n{err_a}\n{err_b}"
+    );
+    let url = server.url(path);
+    // Progress: a line while it comes (non-terminal: the first after a second), one at the end.
+    let progress = format!("kiln: downloading {url}: ");
+    let tarball = std::fs::metadata(server.root.join("greet-1.0.tar.gz"))
+        .unwrap()
+        .len();
+    let of = format!(" B of {tarball} B (");
+    assert!(
+        err_a
+            .lines()
+            .any(|l| l.starts_with(&progress) && l.contains(&of) && l.contains("%), ")),
+        "{err_a}"
+    );
+    assert!(
+        err_a.contains(&format!("kiln: downloaded {url}: ")),
+        "{err_a}"
+    );
+    assert!(
+        err_b.contains(&format!("kiln: waiting for another download of {url}")),
+        "the second kiln waited for the first: {err_b}"
+    );
+    assert!(!err_b.contains(&progress), "{err_b}");
+    // Both locks pin the same bytes; the cache has one copy.
+    let sha = |p: &Path| {
+        let lock = text(&read(&p.join("Kraftfile.lock")));
+        lock.lines()
+            .find(|l| l.starts_with("sha256 = "))
+            .map(String::from)
+            .unwrap_or_else(|| panic!("no sha256 in {lock}"))
+    };
+    assert_eq!(sha(&a), sha(&b));
+    assert_eq!(files_under(&w.cache_dir().join("downloads/files")).len(), 1);
 }

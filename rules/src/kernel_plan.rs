@@ -163,7 +163,7 @@ impl<'p> KernelPlanner<'p> {
                 target: target.clone(),
                 deps: [vec![kconfig_id.clone()], sources.clone()].concat(),
                 resolver: resolver.clone(),
-                refresh: self.opts.refresh_downloads,
+                mode: self.opts.fetch_mode,
             }));
             fetch_id.clone()
         });

@@ -44,8 +44,22 @@ pub struct PlanOptions {
     pub sources: Option<Arc<crate::sources::SourceResolver>>,
     /// The kiln executable, for make's `WGET`/`GIT` shims (`kiln __wget`, `kiln __git`).
     pub shim: Option<PathBuf>,
-    /// Ask every URL the builds download again (`kiln fetch`).
-    pub refresh_downloads: bool,
+    /// How the fetch steps treat the download cache (`kiln fetch`, `--refresh`).
+    pub fetch_mode: FetchMode,
+}
+
+/// How the fetch steps treat the download cache.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum FetchMode {
+    /// A build: a fetch step is an ordinary cached step.
+    #[default]
+    Build,
+    /// `kiln fetch`: every fetch step runs, downloading only what the cache lacks (a second
+    /// `kiln fetch` makes no request).
+    Fill,
+    /// `kiln fetch --refresh`: every URL is asked again, so a server that now sends other
+    /// bytes than the lock pins is found.
+    Refresh,
 }
 
 /// One selected target and the ids of every step it needs, dependencies first.

@@ -2,12 +2,14 @@
 """A loopback HTTP server for kiln's download tests: serves the files of a directory, logs
 every request on its own line to a log file, and answers two special paths:
   /truncated/<name>  announces more bytes than it sends, then closes the connection
+  /slow/<name>       sends the file in 40 pieces over about 5 seconds
   anything missing   404
 Usage: http_server.py DIR PORTFILE LOGFILE   (binds 127.0.0.1 on a free port, writes it to
 PORTFILE once listening)."""
 import http.server
 import os
 import sys
+import time
 
 
 class Handler(http.server.SimpleHTTPRequestHandler):
@@ -19,13 +21,24 @@ class Handler(http.server.SimpleHTTPRequestHandler):
         if self.path.startswith("/truncated/"):
             name = self.path[len("/truncated/"):]
             data = open(os.path.join(ROOT, name), "rb").read()
-            self.log_message("")
             self.send_response(200)
             self.send_header("Content-Length", str(len(data) + 1000))
             self.end_headers()
             self.wfile.write(data[: len(data) // 2])
             self.wfile.flush()
             self.close_connection = True
+            return
+        if self.path.startswith("/slow/"):
+            name = self.path[len("/slow/"):]
+            data = open(os.path.join(ROOT, name), "rb").read()
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            step = max(1, -(-len(data) // 40))
+            for i in range(0, len(data), step):
+                self.wfile.write(data[i : i + step])
+                self.wfile.flush()
+                time.sleep(0.125)
             return
         super().do_GET()
 

@@ -3,9 +3,9 @@
 //!
 //! Such a name must stay one harmless path component: `../../x` or `/abs` would make make
 //! write its `.config`, objects and kernel outside the project. The rule is deliberately
-//! narrow and the same everywhere: 1 to 128 bytes of ASCII letters, digits, `.`, `_` and
-//! `-`, not starting with `.` or `-`. Every name kraft's own normalisation produces, and every
-//! name in unikraft/catalog, passes.
+//! narrow and the same everywhere: 1 to 128 bytes of ASCII letters, digits, `.`, `_`, `-`
+//! and `+`, not starting with `.` or `-`. Every name kraft's own normalisation produces, and
+//! every name in unikraft/catalog (`helloworld-g++13.2` among them), passes.
 
 /// The longest name accepted, in bytes (file names may be 255; room is left for suffixes
 /// such as `_<plat>-<arch>.dbg`).
@@ -24,7 +24,7 @@ pub fn path_component_problem(name: &str) -> Option<String> {
     }
     let bad = name
         .chars()
-        .find(|c| !(c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-')));
+        .find(|c| !(c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-' | '+')));
     bad.map(|c| format!("it contains {}", describe(c)))
 }
 
@@ -49,6 +49,8 @@ mod tests {
             "tornado6.5.2-python3.14-base",
             "qemu-x86_64",
             "A_b.c-9",
+            "helloworld-g++13.2",
+            "httpserver-boost1.74-g++13.2",
         ] {
             assert_eq!(path_component_problem(n), None, "{n}");
         }

@@ -16,19 +16,26 @@
 //! error the caller decides about (`--locked` or not). [`Archives::copy_to`] hands a cached
 //! file to make, checking its hash while it copies.
 //!
+//! One URL is downloaded by one thread of one process at a time: the others wait on an
+//! advisory lock (`urls/<32 hex>.lock`), then take the copy it stored. Two targets of one
+//! build, or two kiln processes, that need the same archive make one request between them.
+//!
 //! `kiln cache gc` does not evict downloads (like the git cache); `kiln cache clean` leaves
 //! them too. Delete `<cache>/downloads/` to drop them.
 
+use std::collections::BTreeMap;
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
-use std::sync::OnceLock;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::Instant;
 
 use kiln_engine::temp_owner;
 
 use super::SourceError;
 use super::config::KilnConfig;
 use super::lock::DownloadEntry;
+use super::progress::DownloadReporter;
 
 /// The download cache of one kiln cache directory.
 pub struct Archives {
@@ -37,6 +44,10 @@ pub struct Archives {
     offline: bool,
     fetcher: OnceLock<Result<kiln_fetch::Fetcher, String>>,
     requests: AtomicUsize,
+    /// What this instance downloaded, by URL: a refresh downloads a URL once per run, however
+    /// many targets ask.
+    downloaded: Mutex<BTreeMap<String, DownloadEntry>>,
+    reporter: Option<Arc<dyn DownloadReporter>>,
 }
 
 impl std::fmt::Debug for Archives {
@@ -60,7 +71,14 @@ impl Archives {
             offline,
             fetcher: OnceLock::new(),
             requests: AtomicUsize::new(0),
+            downloaded: Mutex::new(BTreeMap::new()),
+            reporter: None,
         }
+    }
+
+    /// Where progress goes (none by default).
+    pub fn set_reporter(&mut self, reporter: Arc<dyn DownloadReporter>) {
+        self.reporter = Some(reporter);
     }
 
     /// How many downloads this instance started.
@@ -99,13 +117,8 @@ impl Archives {
         pin: Option<&DownloadEntry>,
         refresh: bool,
     ) -> Result<DownloadEntry, SourceError> {
-        if !refresh {
-            if let Some(p) = pin.filter(|p| self.present(p)) {
-                return Ok(p.clone());
-            }
-            if let Some(last) = self.cached(url).filter(|_| pin.is_none()) {
-                return Ok(last);
-            }
+        if let Some(hit) = self.hit(url, pin, refresh) {
+            return Ok(hit);
         }
         if self.offline {
             return Err(SourceError::NeedsNetwork {
@@ -117,7 +130,13 @@ impl Archives {
                     .into(),
             });
         }
-        let got = self.download(url)?;
+        // One download of a URL at a time, on the whole machine; whoever waited takes the
+        // copy the other stored.
+        let _lock = self.lock_url(url)?;
+        let got = match self.hit(url, pin, refresh) {
+            Some(hit) => hit,
+            None => self.download(url)?,
+        };
         match pin {
             Some(p) if p.blake3 != got.blake3 => Err(SourceError::ArchiveChanged {
                 url: url.into(),
@@ -126,6 +145,47 @@ impl Archives {
             }),
             _ => Ok(got),
         }
+    }
+
+    /// The bytes of `url` already here: downloaded by this instance; else, unless `refresh`,
+    /// the pinned bytes, or (without a pin) what the URL served last.
+    fn hit(&self, url: &str, pin: Option<&DownloadEntry>, refresh: bool) -> Option<DownloadEntry> {
+        let done = self.downloaded.lock().ok()?.get(url).cloned();
+        if let Some(done) = done.filter(|d| self.present(d)) {
+            return Some(done);
+        }
+        if refresh {
+            return None;
+        }
+        if let Some(p) = pin.filter(|p| self.present(p)) {
+            return Some(p.clone());
+        }
+        self.cached(url).filter(|_| pin.is_none())
+    }
+
+    /// Takes the machine-wide lock of `url` (an advisory lock on `urls/<key>.lock`), telling
+    /// the reporter when another holder makes this one wait.
+    fn lock_url(&self, url: &str) -> Result<std::fs::File, SourceError> {
+        let path = self.index_file(url).with_extension("lock");
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir).map_err(|e| io(url, dir, e))?;
+        }
+        let file = std::fs::File::options()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&path)
+            .map_err(|e| io(url, &path, e))?;
+        match file.try_lock() {
+            Ok(()) => return Ok(file),
+            Err(std::fs::TryLockError::WouldBlock) => {}
+            Err(std::fs::TryLockError::Error(e)) => return Err(io(url, &path, e)),
+        }
+        if let Some(r) = &self.reporter {
+            r.waiting(url);
+        }
+        file.lock().map_err(|e| io(url, &path, e))?;
+        Ok(file)
     }
 
     fn fetcher(&self) -> Result<&kiln_fetch::Fetcher, SourceError> {
@@ -149,8 +209,19 @@ impl Archives {
         let temp = files.join(temp_owner::temp_name("download"));
         let mut out = std::fs::File::create(&temp).map_err(|e| io(url, &temp, e))?;
         self.requests.fetch_add(1, Ordering::SeqCst);
-        let got = self.fetcher()?.get(&fetch_url, &mut out, &mut |_, _| {});
+        let start = Instant::now();
+        let got = self
+            .fetcher()?
+            .get(&fetch_url, &mut out, &mut |done, total| {
+                if let Some(r) = &self.reporter {
+                    r.progress(url, done, total, start.elapsed());
+                }
+            });
         drop(out);
+        if let Some(r) = &self.reporter {
+            let size = got.as_ref().ok().map(|g| g.size);
+            r.finished(url, size, start.elapsed());
+        }
         let got = match got {
             Ok(got) => got,
             Err(e) => {
@@ -175,6 +246,9 @@ impl Archives {
         }
         if let Ok(json) = serde_json::to_vec(&entry) {
             let _ = kiln_engine::fsutil::write_atomic(&self.index_file(url), &json);
+        }
+        if let Ok(mut done) = self.downloaded.lock() {
+            done.insert(url.to_string(), entry.clone());
         }
         Ok(entry)
     }

@@ -26,6 +26,7 @@ mod config;
 mod error;
 mod git;
 mod lock;
+mod progress;
 mod refs;
 mod spec;
 
@@ -44,6 +45,7 @@ pub use lock::{
     CloneEntry, DownloadEntry, LOCK_FILE_NAME, LOCK_FORMAT, LockEntry, LockFile, lock_path,
     would_change_message,
 };
+pub use progress::DownloadReporter;
 pub use refs::Refs;
 pub use spec::{
     ComponentId, Request, SourceSpec, SpecLayer, UNIKRAFT_GITHUB, Version, component_request,
@@ -138,6 +140,15 @@ impl SourceResolver {
             downloads: Mutex::new(BTreeMap::new()),
             clones: Mutex::new(BTreeMap::new()),
         }
+    }
+
+    /// Reports the downloads this resolver makes to `reporter` (kiln's progress lines).
+    pub fn with_download_reporter(
+        mut self,
+        reporter: std::sync::Arc<dyn DownloadReporter>,
+    ) -> SourceResolver {
+        self.archives.set_reporter(reporter);
+        self
     }
 
     /// The git cache (for its counters and paths).

@@ -142,8 +142,8 @@ pub struct FetchStep {
     pub deps: Vec<String>,
     /// The build's resolver (the lock file, the download and git caches).
     pub resolver: Arc<SourceResolver>,
-    /// Ask every URL again (`kiln fetch`).
-    pub refresh: bool,
+    /// Whether it always runs, and asks every URL again.
+    pub mode: crate::plan::FetchMode,
 }
 
 impl Step for FetchStep {
@@ -165,9 +165,10 @@ impl Step for FetchStep {
         }
         Ok(Prepared::Action(a))
     }
-    /// `kiln fetch` asks every URL again, whatever the cache holds.
+    /// `kiln fetch` runs every fetch step, so that what the cache lacks is downloaded even
+    /// when the step's result is cached.
     fn always_runs(&self) -> bool {
-        self.refresh
+        self.mode != crate::plan::FetchMode::Build
     }
     fn execute(
         &self,
@@ -208,7 +209,10 @@ impl FetchStep {
             let mut last = None;
             let mut got = None;
             for url in urls {
-                match self.resolver.download(url, self.refresh) {
+                match self
+                    .resolver
+                    .download(url, self.mode == crate::plan::FetchMode::Refresh)
+                {
                     Ok(entry) => {
                         got = Some(entry);
                         break;
@@ -258,6 +262,15 @@ impl KernelTarget {
         git: &str,
     ) -> Result<String, StepError> {
         self.write_config_in(deps, kconfig, store, scratch)?;
+        // Unikraft's top Makefile, given an O= of its own, links `O/Makefile` to itself and
+        // runs the goal in a sub-make there. Under `-n` the link is only printed, and the
+        // sub-make finds no Makefile: make the link first, as the real run would.
+        let core_makefile = self.setup(deps)?.core.join("Makefile");
+        let link = scratch.join("Makefile");
+        let _ = std::fs::remove_file(&link);
+        std::os::unix::fs::symlink(&core_makefile, &link).map_err(|e| {
+            StepError::Failed(format!("target {}: {}: {e}", self.target, link.display()))
+        })?;
         let vars = [
             format!("WGET={wget}"),
             format!("GIT={git}"),
