@@ -20,6 +20,7 @@ pub fn build(args: &BuildArgs) -> Result<(), CliError> {
     if args.project.output == Output::Json {
         let mut doc = report_json(&s.plan, &report);
         doc["ok"] = report.succeeded().into();
+        doc["project"] = crate::render::project_json(&s.project);
         print_stdout(&format!("{doc:#}\n"))?;
     }
     check_succeeded(&report)?;
