@@ -242,6 +242,33 @@ fn fetch_then_offline_from_a_clean_project_and_a_changed_server() {
     let err = text(&out.stderr);
     assert_ne!(out.status.code(), Some(0), "{err}");
     assert!(err.contains(&server.url("greet-1.0.tar.gz")), "{err}");
+    // A machine with an empty cache (a CI runner) must download: `kiln build --locked` there
+    // gets the other bytes and fails naming the URL and both digests.
+    let runner = World::new();
+    let ci = runner.dir("checkout");
+    sh(
+        &ci,
+        &format!("cp -a {}/. . && rm -rf .unikraft", a.display()),
+    );
+    let out = runner.kiln(&ci).args(["build", "--locked"]).output().unwrap();
+    let err = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    let pinned = text(&read(&a.join("Kraftfile.lock")));
+    let pinned_sha = pinned
+        .lines()
+        .find_map(|l| l.strip_prefix("sha256 = \""))
+        .map(|l| l.trim_end_matches('"').to_string())
+        .expect("a pinned sha256");
+    assert!(
+        err.contains(&server.url("greet-1.0.tar.gz")) && err.contains(&pinned_sha),
+        "{err}"
+    );
+    assert_eq!(
+        text(&read(&ci.join("Kraftfile.lock"))),
+        pinned,
+        "--locked left the lock alone"
+    );
+
     // Without --locked the lock moves, and the next build compiles the new bytes, saying why.
     let out = w.kiln(&a).args(["fetch", "--refresh"]).output().unwrap();
     assert!(out.status.success(), "{}", text(&out.stderr));
