@@ -250,7 +250,11 @@ fn fetch_then_offline_from_a_clean_project_and_a_changed_server() {
         &ci,
         &format!("cp -a {}/. . && rm -rf .unikraft", a.display()),
     );
-    let out = runner.kiln(&ci).args(["build", "--locked"]).output().unwrap();
+    let out = runner
+        .kiln(&ci)
+        .args(["build", "--locked"])
+        .output()
+        .unwrap();
     let err = text(&out.stderr);
     assert_eq!(out.status.code(), Some(1), "{err}");
     let pinned = text(&read(&a.join("Kraftfile.lock")));
