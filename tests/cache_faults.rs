@@ -113,13 +113,7 @@ fn a_directory_where_an_entry_should_be_is_a_miss_and_is_repaired() {
     // `verify` removes such directories.
     let stray = w.cache_dir().join("ac/ab").join("ab".repeat(32));
     std::fs::create_dir_all(stray.join("x")).unwrap();
-    let out = w
-        .kiln(&p)
-        .args(["cache", "verify", "-o", "json"])
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "{}", text(&out.stderr));
-    let report = json(&out.stdout);
+    let report = verify_report(&w, &p);
     assert_eq!(
         report["strays_removed"],
         serde_json::json!([stray.display().to_string()])

@@ -74,12 +74,7 @@ fn a_rootfs_file_edited_while_the_initrd_is_written_fails_and_caches_nothing() {
     assert_eq!(code, 0, "{err}");
     let cpio = parse_cpio(&read(&initramfs(&q, "x86_64")));
     assert_eq!(cpio.get("etc/motd").data, edited(&original));
-    let verify = w
-        .kiln(&p)
-        .args(["cache", "verify", "-o", "json"])
-        .output()
-        .unwrap();
-    let report = json(&verify.stdout);
+    let report = verify_report(&w, &p);
     assert_eq!(report["blobs_removed"], serde_json::json!([]));
     assert_eq!(report["actions_removed"], serde_json::json!([]));
 }
@@ -220,13 +215,7 @@ fn verify_drops_a_damaged_blob_and_what_was_built_from_it() {
         &read(&p.join(".unikraft/build/hello_qemu-x86_64")),
     );
     flip_byte(&initrd_blob, 300);
-    let out = w
-        .kiln(&p)
-        .args(["cache", "verify", "-o", "json"])
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "{}", text(&out.stderr));
-    let report = json(&out.stdout);
+    let report = verify_report(&w, &p);
     let name = |b: &PathBuf| b.file_name().unwrap().to_string_lossy().into_owned();
     assert_eq!(
         report["blobs_removed"],

@@ -88,15 +88,9 @@ impl Shims {
 
 /// `kiln build -o json [args]` with the shims first on PATH; returns (exit code, doc, stderr).
 fn build(w: &World, p: &Path, shims: &Shims, args: &[&str]) -> (i32, Value, String) {
-    let out = w
-        .kiln(p)
-        .env("PATH", shims.path_env())
-        .args(["build", "-o", "json"])
-        .args(args)
-        .output()
-        .expect("run kiln");
-    let doc = serde_json::from_slice(&out.stdout).unwrap_or(Value::Null);
-    (out.status.code().unwrap_or(-1), doc, text(&out.stderr))
+    let mut cmd = w.kiln(p);
+    cmd.env("PATH", shims.path_env());
+    build_json_with(cmd, args)
 }
 
 fn ok_build(w: &World, p: &Path, shims: &Shims, args: &[&str]) -> Value {
@@ -360,26 +354,39 @@ fn arm64_builds_with_the_cross_compiler_and_boots() {
     );
 }
 
+/// A directory `bin` of links to the host's `tools` (those it has), to be a test's whole PATH.
+fn bin_with(w: &World, tools: &[&str]) -> PathBuf {
+    let bin = w.dir("bin");
+    for tool in tools {
+        let real = Std::new("sh")
+            .args(["-c", &format!("command -v {tool}")])
+            .output();
+        let real = text(&real.expect("sh").stdout).trim().to_string();
+        if !real.is_empty() {
+            std::os::unix::fs::symlink(&real, bin.join(tool)).expect("symlink");
+        }
+    }
+    bin
+}
+
+/// `kiln plan -o json` in `p` with `bin` as the whole PATH.
+fn plan_with_path(w: &World, p: &Path, bin: &Path) -> Value {
+    let out = w
+        .kiln(p)
+        .env("PATH", bin)
+        .args(["plan", "-o", "json"])
+        .output()
+        .expect("run kiln");
+    json(&out.stdout)
+}
+
 #[test]
 fn a_missing_cross_compiler_is_unresolved_with_the_package_to_install() {
     let w = World::new();
     let p = project(&w, "k", "  - qemu/arm64\n", "");
     // A PATH with make, gcc and ld but no aarch64 cross compiler.
-    let bin = w.dir("bin");
-    for tool in ["make", "gcc", "ld", "git", "sh", "flex", "bison"] {
-        let real = Std::new("sh")
-            .args(["-c", &format!("command -v {tool}")])
-            .output();
-        let real = text(&real.expect("sh").stdout).trim().to_string();
-        std::os::unix::fs::symlink(&real, bin.join(tool)).expect("symlink");
-    }
-    let out = w
-        .kiln(&p)
-        .env("PATH", &bin)
-        .args(["plan", "-o", "json"])
-        .output()
-        .expect("run kiln");
-    let doc = json(&out.stdout);
+    let bin = bin_with(&w, &["make", "gcc", "ld", "git", "sh", "flex", "bison"]);
+    let doc = plan_with_path(&w, &p, &bin);
     let kconfig = step(&doc, "qemu-arm64/kconfig");
     assert_eq!(kconfig["status"], "unresolved", "{kconfig:#}");
     let why = kconfig["unresolved"].as_str().unwrap_or("");
@@ -395,17 +402,8 @@ fn a_machine_without_flex_is_told_before_make_runs() {
     let w = World::new();
     let p = project(&w, "k", QEMU_X86, "");
     // Every tool but flex, with make logging its calls.
-    let bin = w.dir("bin");
+    let bin = bin_with(&w, &["gcc", "ld", "git", "sh", "bison", "cc1"]);
     let calls = w.dir("calls").join("make");
-    for tool in ["gcc", "ld", "git", "sh", "bison", "cc1"] {
-        let real = Std::new("sh")
-            .args(["-c", &format!("command -v {tool}")])
-            .output();
-        let real = text(&real.expect("sh").stdout).trim().to_string();
-        if !real.is_empty() {
-            std::os::unix::fs::symlink(&real, bin.join(tool)).expect("symlink");
-        }
-    }
     write(
         &bin.join("make"),
         format!(
@@ -414,13 +412,7 @@ fn a_machine_without_flex_is_told_before_make_runs() {
         ),
     );
     chmod(&bin.join("make"), 0o755);
-    let out = w
-        .kiln(&p)
-        .env("PATH", &bin)
-        .args(["plan", "-o", "json"])
-        .output()
-        .expect("run kiln");
-    let doc = json(&out.stdout);
+    let doc = plan_with_path(&w, &p, &bin);
     let why = step(&doc, "qemu-x86_64/kconfig")["unresolved"]
         .as_str()
         .unwrap_or("")

@@ -97,12 +97,7 @@ fn kill_loop(
 /// and the outputs equal those of a clean build of a copy in a fresh cache.
 /// Returns (entries verify removed, leftover temp bytes), both asserted zero.
 fn settle_and_compare(w: &World, p: &Path, outputs: &[&str]) -> (usize, u64) {
-    let verify = w
-        .kiln(p)
-        .args(["cache", "verify", "-o", "json"])
-        .output()
-        .unwrap();
-    let report = json(&verify.stdout);
+    let report = verify_report(w, p);
     let corrupt: usize = ["blobs_removed", "actions_removed", "strays_removed"]
         .iter()
         .map(|f| report[f].as_array().map_or(0, Vec::len))

@@ -293,6 +293,17 @@ fn a_runtime_project_boots_its_kernel_with_the_initrd() {
     let m = setup("  - qemu/x86_64\n");
     m.ok(&["build"]);
     let runtime = m.w.dir("rt");
+    // `kiln run --rm` of the runtime project: the guest's console, after a clean exit.
+    let boot = || {
+        let out =
+            m.w.kiln(&runtime)
+                .env("XDG_STATE_HOME", m.w.dir("state"))
+                .args(["run", "--rm"])
+                .output()
+                .expect("run");
+        assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+        text(&out.stdout)
+    };
     write(
         &runtime.join("Kraftfile"),
         format!(
@@ -303,14 +314,7 @@ fn a_runtime_project_boots_its_kernel_with_the_initrd() {
         ),
     );
     write(&runtime.join("rootfs/srv/start"), "#!/bin/sh\n");
-    let out =
-        m.w.kiln(&runtime)
-            .env("XDG_STATE_HOME", m.w.dir("state"))
-            .args(["run", "--rm"])
-            .output()
-            .expect("run");
-    let serial = text(&out.stdout);
-    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let serial = boot();
     assert!(
         serial.contains("cmdline: vfs.fstab=[ \"initrd0:/:extract:::\" ] -- /srv/start\n"),
         "{serial}"
@@ -327,14 +331,7 @@ fn a_runtime_project_boots_its_kernel_with_the_initrd() {
                 .display()
         ),
     );
-    let out =
-        m.w.kiln(&runtime)
-            .env("XDG_STATE_HOME", m.w.dir("state"))
-            .args(["run", "--rm"])
-            .output()
-            .expect("run");
-    let serial = text(&out.stdout);
-    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let serial = boot();
     assert!(
         serial.contains("cmdline: vfs.fstab=[ \"initrd0:/:extract:::\" ] --\n"),
         "{serial}"

@@ -11,16 +11,14 @@
 //! the hash reads the new file instead. BENCHMARKS.md measures the cost against a plain copy.
 
 use std::fs::{self, File, OpenOptions};
-use std::io::{ErrorKind, Read, Write};
+use std::io::ErrorKind;
 use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::path::Path;
 
+use kiln_engine::fsutil::CopyError;
 use kiln_engine::{BlobDigest, OutputFile};
 
 use crate::error::CacheError;
-
-/// The size of each chunk read from the blob.
-const CHUNK: usize = 4 << 20;
 
 /// Copies `blob` to the new file `temp` with `file`'s mode, checking its size and digest.
 pub(crate) fn copy_verified(blob: &Path, file: &OutputFile, temp: &Path) -> Result<(), CacheError> {
@@ -47,7 +45,12 @@ pub(crate) fn copy_verified(blob: &Path, file: &OutputFile, temp: &Path) -> Resu
                 .mode(mode)
                 .open(temp)
                 .map_err(CacheError::io(temp))?;
-            copy_hashing(&mut src, &mut out, &mut hasher, blob, temp)?
+            kiln_engine::fsutil::copy_hashing(&mut src, &mut out, &mut hasher).map_err(
+                |e| match e {
+                    CopyError::Read(e) => CacheError::io(blob)(e),
+                    CopyError::Write(e) => CacheError::io(temp)(e),
+                },
+            )?
         }
     };
     if copied != file.size {
@@ -64,37 +67,4 @@ pub(crate) fn copy_verified(blob: &Path, file: &OutputFile, temp: &Path) -> Resu
         });
     }
     fs::set_permissions(temp, fs::Permissions::from_mode(mode)).map_err(CacheError::io(temp))
-}
-
-/// Copies the rest of `src` to `out`, hashing each chunk while it is written.
-fn copy_hashing(
-    src: &mut File,
-    out: &mut File,
-    hasher: &mut blake3::Hasher,
-    blob: &Path,
-    temp: &Path,
-) -> Result<u64, CacheError> {
-    let mut buf = vec![0u8; CHUNK];
-    let mut total = 0u64;
-    loop {
-        let n = match src.read(&mut buf) {
-            Ok(0) => return Ok(total),
-            Ok(n) => n,
-            Err(e) if e.kind() == ErrorKind::Interrupted => continue,
-            Err(e) => return Err(CacheError::io(blob)(e)),
-        };
-        let chunk = &buf[..n];
-        let (_, written) = rayon::join(
-            || {
-                if chunk.len() >= 1 << 20 {
-                    hasher.update_rayon(chunk);
-                } else {
-                    hasher.update(chunk);
-                }
-            },
-            || out.write_all(chunk),
-        );
-        written.map_err(CacheError::io(temp))?;
-        total += n as u64;
-    }
 }

@@ -532,14 +532,30 @@ pub fn wait_for_file(path: &Path) {
 
 /// `kiln build -o json` in `p`: (exit code, document, stderr).
 pub fn build_json(w: &World, p: &Path, args: &[&str]) -> (i32, Value, String) {
-    let out = w
-        .kiln(p)
+    build_json_with(w.kiln(p), args)
+}
+
+/// `cmd` (a `kiln` command, perhaps with its own environment) running `build -o json ARGS`:
+/// (exit code, document, stderr).
+pub fn build_json_with(mut cmd: Command, args: &[&str]) -> (i32, Value, String) {
+    let out = cmd
         .args(["build", "-o", "json"])
         .args(args)
         .output()
         .expect("run kiln");
     let doc = serde_json::from_slice(&out.stdout).unwrap_or(Value::Null);
     (out.status.code().unwrap_or(-1), doc, text(&out.stderr))
+}
+
+/// `kiln cache verify -o json` in `cwd`, which must succeed: its report.
+pub fn verify_report(w: &World, cwd: &Path) -> Value {
+    let out = w
+        .kiln(cwd)
+        .args(["cache", "verify", "-o", "json"])
+        .output()
+        .expect("run kiln");
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    json(&out.stdout)
 }
 
 /// The status word of step `id` in a build or plan document.

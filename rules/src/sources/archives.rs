@@ -24,7 +24,6 @@
 //! them too. Delete `<cache>/downloads/` to drop them.
 
 use std::collections::BTreeMap;
-use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
@@ -265,15 +264,8 @@ impl Archives {
         let copied = (|| {
             let mut out = std::fs::File::create(&temp)?;
             let mut hasher = blake3::Hasher::new();
-            let mut buf = vec![0u8; 1 << 20];
-            loop {
-                let n = src.read(&mut buf)?;
-                if n == 0 {
-                    break;
-                }
-                hasher.update(&buf[..n]);
-                out.write_all(&buf[..n])?;
-            }
+            kiln_engine::fsutil::copy_hashing(&mut src, &mut out, &mut hasher)
+                .map_err(kiln_engine::fsutil::CopyError::into_io)?;
             Ok::<_, std::io::Error>(hasher.finalize().to_hex().to_string())
         })();
         let ok = match copied {
