@@ -27,7 +27,13 @@ pub fn cache(cmd: &CacheCommand) -> Result<(), CliError> {
         CacheCommand::Gc { args, max_size } => {
             let max = kiln_cache::parse_size(max_size)
                 .map_err(|e| CliError::Usage(format!("--max-size: {e}")))?;
-            let r = exclusive(&root)?.gc(max)?;
+            // The blobs of packages kiln keeps (`kiln pkg ls`) are never evicted.
+            let pinned = kiln_oci::store::PackageStore::new(&root)
+                .pinned_blobs()
+                .map_err(|e| CliError::Failed(e.to_string()))?
+                .into_iter()
+                .collect();
+            let r = exclusive(&root)?.gc(max, &pinned)?;
             emit(args, &r, || {
                 format!(
                     "gc: {} -> {} (freed {}; removed {} blobs, {} actions, {} stale temp files)\n",

@@ -52,6 +52,12 @@ pub enum Command {
     /// Download everything the selected targets need (component sources and the upstream
     /// archives their libraries fetch), so that `kiln build --offline` works afterwards.
     Fetch(FetchArgs),
+    /// Build what is stale and package it as an OCI image (kraft's or urunc's format); also
+    /// list, remove, export, push and pull packages.
+    Pkg(Box<PkgArgs>),
+    /// Log in to a registry: the password is read from stdin, checked against the
+    /// registry, and stored in kiln's config directory (mode 0600).
+    Login(LoginArgs),
     /// Inspect and maintain the local cache.
     Cache {
         /// What to do with the cache.
@@ -164,6 +170,124 @@ pub struct PlanArgs {
     /// Project and target selection.
     #[command(flatten)]
     pub project: ProjectArgs,
+    /// Include the package steps `kiln pkg --name REF` would run.
+    #[arg(long, value_name = "REF")]
+    pub name: Option<String>,
+    /// The package format (with --name).
+    #[arg(long, value_enum, default_value_t = PkgFormat::Kraftkit)]
+    pub format: PkgFormat,
+}
+
+/// `--format` of `kiln pkg`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Default)]
+pub enum PkgFormat {
+    /// kraft's layout: what `kraft run` and `kraft pkg pull` take.
+    #[default]
+    Kraftkit,
+    /// What urunc (containerd's unikernel runtime) boots.
+    Urunc,
+}
+
+/// `kiln pkg`.
+#[derive(Debug, Args)]
+#[command(args_conflicts_with_subcommands = true, subcommand_negates_reqs = true)]
+pub struct PkgArgs {
+    /// ls, rm, export, push, pull; without one, build and package the project.
+    #[command(subcommand)]
+    pub command: Option<PkgCommand>,
+    /// Selection, source flags, -j and --explain (as for build).
+    #[command(flatten)]
+    pub build: BuildArgs,
+    /// The package's name, [REGISTRY/]NAME[:TAG] (default: the project's name, tag latest).
+    #[arg(long, value_name = "REF")]
+    pub name: Option<String>,
+    /// The package format.
+    #[arg(long, value_enum, default_value_t = PkgFormat::Kraftkit)]
+    pub format: PkgFormat,
+    /// Push the package to its registry afterwards.
+    #[arg(long)]
+    pub push: bool,
+}
+
+/// `kiln pkg ...`.
+#[derive(Debug, Subcommand)]
+pub enum PkgCommand {
+    /// List the packages kiln keeps.
+    Ls(OutputArgs),
+    /// Forget packages (their blobs go with the next `kiln cache gc`).
+    Rm {
+        /// Package references.
+        #[arg(required = true, value_name = "REF")]
+        refs: Vec<String>,
+    },
+    /// Write a package as an OCI image layout (for skopeo `oci:DIR:TAG`, umoci, containerd).
+    Export {
+        /// The package.
+        #[arg(value_name = "REF")]
+        reference: String,
+        /// The layout directory (created if needed).
+        dir: PathBuf,
+    },
+    /// Push a package to its registry.
+    Push(PushArgs),
+    /// Pull a package from its registry into kiln's store.
+    Pull(PullArgs),
+}
+
+/// `-o` alone.
+#[derive(Debug, Args)]
+pub struct OutputArgs {
+    /// Output format.
+    #[arg(long, short = 'o', value_enum, default_value_t = Output::Human)]
+    pub output: Output,
+}
+
+/// `kiln pkg push`.
+#[derive(Debug, Args)]
+pub struct PushArgs {
+    /// The package.
+    #[arg(value_name = "REF")]
+    pub reference: String,
+    /// Output format.
+    #[arg(long, short = 'o', value_enum, default_value_t = Output::Human)]
+    pub output: Output,
+}
+
+/// `kiln pkg pull`.
+#[derive(Debug, Args)]
+pub struct PullArgs {
+    /// The package.
+    #[arg(value_name = "REF")]
+    pub reference: String,
+    /// Also unpack the kernel and initrd into DIR/unikraft/bin/, where `kraft pkg pull -w`
+    /// puts them.
+    #[arg(short = 'w', long = "workdir", value_name = "DIR")]
+    pub workdir: Option<PathBuf>,
+    /// Only manifests for this platform (qemu, fc, xen).
+    #[arg(long, value_name = "PLAT")]
+    pub plat: Option<String>,
+    /// Only manifests for this architecture (x86_64, arm64, arm).
+    #[arg(long, short = 'm', value_name = "ARCH")]
+    pub arch: Option<String>,
+    /// Use only what kiln already has; never touch the network.
+    #[arg(long)]
+    pub offline: bool,
+    /// Output format.
+    #[arg(long, short = 'o', value_enum, default_value_t = Output::Human)]
+    pub output: Output,
+}
+
+/// `kiln login`.
+#[derive(Debug, Args)]
+pub struct LoginArgs {
+    /// The registry, e.g. localhost:5000 or ghcr.io.
+    pub registry: String,
+    /// The user name.
+    #[arg(short = 'u', long = "username")]
+    pub username: String,
+    /// Read the password (or token) from stdin; the only way to give it.
+    #[arg(long, required = true)]
+    pub password_stdin: bool,
 }
 
 /// `kiln run`.

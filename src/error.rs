@@ -63,3 +63,9 @@ pub fn print_stdout(text: &str) -> Result<(), CliError> {
         Err(e) => Err(CliError::Failed(format!("cannot write to stdout: {e}"))),
     }
 }
+
+impl From<kiln_engine::StoreError> for CliError {
+    fn from(e: kiln_engine::StoreError) -> Self {
+        CliError::Failed(e.to_string())
+    }
+}

@@ -27,7 +27,7 @@ pub fn fetch(fetch_args: &FetchArgs) -> Result<(), CliError> {
         FetchMode::Fill
     };
     let jobs = session::jobs(args.jobs)?;
-    let s = session::open_with(&args.project, Some(jobs), false, mode)?;
+    let s = session::open_with(&args.project, Some(jobs), false, mode, None)?;
     let steps = s
         .plan
         .steps

@@ -12,6 +12,7 @@ pub fn lock(args: &LockArgs) -> Result<(), CliError> {
         None,
         args.update,
         kiln_rules::plan::FetchMode::Build,
+        None,
     )?;
     let report = session::plan_report(&s)?;
     let failed: Vec<String> = report

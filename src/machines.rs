@@ -128,20 +128,7 @@ fn table(list: &[InstanceInfo]) -> String {
             r.map(|r| plat(r).to_string()).unwrap_or_default(),
         ]);
     }
-    let widths: Vec<usize> = (0..8)
-        .map(|c| rows.iter().map(|r| r[c].chars().count()).max().unwrap_or(0))
-        .collect();
-    let mut out = String::new();
-    for r in rows {
-        let cells: Vec<String> = r
-            .iter()
-            .zip(&widths)
-            .map(|(c, w)| format!("{c:<w$}"))
-            .collect();
-        out.push_str(cells.join("  ").trim_end());
-        out.push('\n');
-    }
-    out
+    crate::render::table(&rows)
 }
 
 /// The application's part of a command line (after ` -- `), shortened for the table.

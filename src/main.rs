@@ -13,7 +13,9 @@ mod lock;
 mod machines;
 mod othervmm;
 mod parse;
+mod pkg;
 mod plan;
+mod registry;
 mod render;
 mod run;
 mod session;
@@ -48,6 +50,8 @@ fn main() {
         Command::Fetch(a) => fetch::fetch(a),
         Command::Wget { args } => shim::wget(args),
         Command::Git { args } => shim::git(args),
+        Command::Pkg(a) => pkg::pkg(a),
+        Command::Login(a) => registry::login(a),
         Command::Cache { command } => cache::cache(command),
         Command::WatchDaemon { socket } => watcher::run_daemon(socket).map_err(CliError::Failed),
     };

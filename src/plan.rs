@@ -7,7 +7,17 @@ use crate::session;
 
 /// Runs `kiln plan`. Unresolved steps are shown, not failures: the exit code is 0.
 pub fn plan(args: &PlanArgs) -> Result<(), CliError> {
-    let s = session::open(&args.project, None)?;
+    let package = match &args.name {
+        Some(name) => Some(crate::pkg::package_options(name, args.format)?),
+        None => None,
+    };
+    let s = session::open_with(
+        &args.project,
+        None,
+        false,
+        kiln_rules::plan::FetchMode::Build,
+        package,
+    )?;
     let report = session::plan_report(&s)?;
     match args.project.output {
         Output::Json => {

@@ -16,6 +16,7 @@ use kiln_rules::sources::{
     ComponentId, LockFile, ResolverOptions, SourceResolver, components, load_config, lock_path,
     parse_override, unknown_override_names, would_change_message,
 };
+use kiln_rules::steps::package::PackageOptions;
 
 use crate::cli::ProjectArgs;
 use crate::error::CliError;
@@ -38,15 +39,17 @@ pub struct Session {
 /// watcher and gets a make jobserver with `jobs` slots; a plan only asks a running watcher
 /// and writes nothing.
 pub fn open(args: &ProjectArgs, jobs: Option<usize>) -> Result<Session, CliError> {
-    open_with(args, jobs, false, FetchMode::Build)
+    open_with(args, jobs, false, FetchMode::Build, None)
 }
 
-/// [`open`], with `update_lock` for `kiln lock --update` and `fetch_mode` for `kiln fetch`.
+/// [`open`], with `update_lock` for `kiln lock --update`, `fetch_mode` for `kiln fetch` and
+/// `package` for `kiln pkg`.
 pub fn open_with(
     args: &ProjectArgs,
     jobs: Option<usize>,
     update_lock: bool,
     fetch_mode: FetchMode,
+    package: Option<PackageOptions>,
 ) -> Result<Session, CliError> {
     let project = Project::load(&args.dir, args.kraftfile.as_deref(), &process_env)?;
     for w in &project.kraftfile.warnings {
@@ -76,6 +79,7 @@ pub fn open_with(
         sources: None,
         shim: std::env::current_exe().ok(),
         fetch_mode,
+        package,
     };
     let lock = LockFile::load(&lock_path(&project.kraftfile.path))?;
     let resolver = Arc::new(resolver(&project, args, &cache, lock.clone(), update_lock)?);
@@ -157,6 +161,17 @@ pub fn source_date_epoch() -> Result<u32, CliError> {
             ))
         }),
         _ => Ok(0),
+    }
+}
+
+/// `SOURCE_DATE_EPOCH` as a package's creation time (RFC 3339), or `None` when unset: no
+/// wall-clock time ever enters a package.
+pub fn package_created() -> Result<Option<String>, CliError> {
+    match std::env::var("SOURCE_DATE_EPOCH") {
+        Ok(v) if !v.trim().is_empty() => Ok(Some(kiln_oci::image::rfc3339(u64::from(
+            source_date_epoch()?,
+        )))),
+        _ => Ok(None),
     }
 }
 

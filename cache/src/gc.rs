@@ -39,15 +39,25 @@ pub struct GcReport {
     pub temp_files_removed: u64,
 }
 
-/// Runs a collection on `layout`; the caller holds the exclusive lock.
-pub(crate) fn collect_garbage(layout: &Layout, max_size: u64) -> Result<GcReport, CacheError> {
+/// Runs a collection on `layout`, never evicting a blob in `pinned` (the blobs of the
+/// packages kiln keeps); the caller holds the exclusive lock.
+pub(crate) fn collect_garbage(
+    layout: &Layout,
+    max_size: u64,
+    pinned: &HashSet<BlobDigest>,
+) -> Result<GcReport, CacheError> {
     let temp_files_removed = remove_stale_temps(layout.tmp_dir(), SystemTime::now())?;
     // Stray files are left to `verify`.
     let well_formed = |files: Vec<StoredFile>| -> Vec<(Digest, StoredFile)> {
         let named = files.into_iter().filter_map(|f| Some((f.digest?, f)));
         named.collect()
     };
-    let blobs = well_formed(scan::scan_entries(layout.cas_dir())?);
+    let mut blobs = well_formed(scan::scan_entries(layout.cas_dir())?);
+    let pinned_bytes: u64 = blobs
+        .iter()
+        .filter(|(d, _)| pinned.contains(&BlobDigest::from_raw(*d)))
+        .map(|(_, f)| f.len)
+        .sum();
     let actions = well_formed(scan::scan_entries(layout.ac_dir())?);
     let bytes_before: u64 = blobs.iter().chain(&actions).map(|(_, f)| f.len).sum();
     let mut report = GcReport {
@@ -60,7 +70,14 @@ pub(crate) fn collect_garbage(layout: &Layout, max_size: u64) -> Result<GcReport
         actions_removed: Vec::new(),
         temp_files_removed,
     };
+    // Pinned blobs count towards the size but are never candidates.
+    blobs.retain(|(d, _)| !pinned.contains(&BlobDigest::from_raw(*d)));
+    let limit = report.max_size;
+    report.max_size = limit.saturating_sub(pinned_bytes);
+    report.bytes_after -= pinned_bytes;
     let evicted_actions = evict_least_recently_used(&blobs, &actions, &mut report)?;
+    report.max_size = limit;
+    report.bytes_after += pinned_bytes;
     let kept_actions = actions
         .iter()
         .enumerate()

@@ -328,4 +328,21 @@ impl Store for LocalStore {
     fn materialize(&self, file: &OutputFile, dest: &Path) -> Result<(), StoreError> {
         Ok(self.materialize_file(file, dest)?)
     }
+
+    fn open_blob(&self, file: &OutputFile) -> Result<Box<dyn std::io::Read + Send>, StoreError> {
+        let Some((blob, _)) = self.find_blob(file)? else {
+            return Err(CacheError::MissingBlob(file.digest).into());
+        };
+        let reader = fs::File::open(&blob).map_err(CacheError::io(&blob))?;
+        // Damaged bytes are never served again (see `materialize_file`). On a read-only
+        // root the removal fails, and the damage is still reported.
+        let on_damage = Box::new(move || {
+            let _ = layout::remove_entry(&blob);
+        });
+        Ok(Box::new(kiln_engine::CheckedBlobReader::new(
+            std::io::BufReader::with_capacity(1 << 20, reader),
+            file.clone(),
+            on_damage,
+        )))
+    }
 }

@@ -5,10 +5,13 @@
 //! this module prints nothing. `stats` reads without locking (its numbers may be a moment
 //! old); the others delete files and so wait until no build has the cache open.
 
+use std::collections::HashSet;
 use std::fs;
 use std::path::{Path, PathBuf};
 
 use serde::Serialize;
+
+use kiln_engine::BlobDigest;
 
 use crate::error::CacheError;
 use crate::gc::{self, GcReport};
@@ -105,7 +108,7 @@ pub fn stats(root: &Path) -> Result<CacheStats, CacheError> {
 /// Evicts least-recently-used entries of the cache at `root` until it holds at most
 /// `max_size` bytes, waiting silently for open stores to close. See [`ExclusiveCache::gc`].
 pub fn gc(root: &Path, max_size: u64) -> Result<GcReport, CacheError> {
-    ExclusiveCache::open(root)?.gc(max_size)
+    ExclusiveCache::open(root)?.gc(max_size, &HashSet::new())
 }
 
 /// Re-hashes every blob of the cache at `root` and drops what is damaged, waiting silently
@@ -152,9 +155,11 @@ impl ExclusiveCache {
 
     /// Evicts the least-recently-used (oldest mtime) action results and blobs until the
     /// cache holds at most `max_size` bytes, then drops the action results that name an
-    /// evicted blob, and deletes the temp files of writers that died.
-    pub fn gc(&self, max_size: u64) -> Result<GcReport, CacheError> {
-        gc::collect_garbage(&self.layout, max_size)
+    /// evicted blob, and deletes the temp files of writers that died. Blobs in `pinned` (those
+    /// of kept packages) are never evicted: the limit is then met with the others, as far as
+    /// they go.
+    pub fn gc(&self, max_size: u64, pinned: &HashSet<BlobDigest>) -> Result<GcReport, CacheError> {
+        gc::collect_garbage(&self.layout, max_size, pinned)
     }
 
     /// Re-hashes every blob (in parallel) and deletes those whose content does not match

@@ -94,6 +94,25 @@ fn gc_under_the_limit_removes_nothing_and_gc_to_zero_empties() {
 }
 
 #[test]
+fn gc_never_evicts_pinned_blobs() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = LocalStore::open(dir.path()).unwrap();
+    let kept = put(&store, &[1; 1000], false);
+    let other = put(&store, &[2; 1000], false);
+    age(&store.blob_path(&kept.digest), hours(5));
+    drop(store);
+    let pinned = std::collections::HashSet::from([kept.digest]);
+    let report = ExclusiveCache::open(dir.path())
+        .unwrap()
+        .gc(0, &pinned)
+        .unwrap();
+    assert_eq!(report.blobs_removed, vec![other.digest]);
+    assert_eq!(report.bytes_after, 1000);
+    let store = LocalStore::open(dir.path()).unwrap();
+    assert!(store.blob_path(&kept.digest).exists());
+}
+
+#[test]
 fn verify_drops_corrupted_blobs_their_results_and_strays() {
     let dir = tempfile::tempdir().unwrap();
     let store = LocalStore::open(dir.path()).unwrap();
@@ -174,7 +193,7 @@ fn maintenance_waits_for_open_stores_and_says_so() {
     let maintainer = std::thread::spawn(move || {
         let cache = ExclusiveCache::open_with(&root, &|| told_waiting.send(()).unwrap()).unwrap();
         told_done.send(()).unwrap();
-        cache.gc(0).unwrap()
+        cache.gc(0, &Default::default()).unwrap()
     });
     waiting.recv_timeout(Duration::from_secs(10)).unwrap();
     assert!(

@@ -27,5 +27,5 @@ pub mod tree;
 
 pub use action::{Action, ToolFingerprint};
 pub use digest::{ActionKey, BlobDigest, Digest, TreeDigest, TypedDigest};
-pub use store::{ActionResult, BlobWriter, OutputFile, Store, StoreError};
+pub use store::{ActionResult, BlobWriter, CheckedBlobReader, OutputFile, Store, StoreError};
 pub use tree::{EntryKind, Tree, TreeChange, TreeEntry};

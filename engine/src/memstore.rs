@@ -123,6 +123,22 @@ impl Store for MemStore {
             source,
         })
     }
+    fn open_blob(&self, file: &OutputFile) -> Result<Box<dyn std::io::Read + Send>, StoreError> {
+        let bytes = self
+            .blob(&file.digest)
+            .ok_or(StoreError::MissingBlob(file.digest))?;
+        let (blobs, digest) = (self.blobs.clone(), file.digest);
+        let on_damage = Box::new(move || {
+            if let Ok(mut b) = blobs.lock() {
+                b.remove(&digest);
+            }
+        });
+        Ok(Box::new(crate::store::CheckedBlobReader::new(
+            std::io::Cursor::new(bytes),
+            file.clone(),
+            on_damage,
+        )))
+    }
 }
 
 /// Buffers a blob until commit.
@@ -154,5 +170,34 @@ impl BlobWriter for MemBlobWriter {
             size,
             executable,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Read;
+
+    #[test]
+    fn reading_a_damaged_blob_to_its_end_fails_and_drops_it() {
+        let store = MemStore::default();
+        let mut w = store.blob_writer().unwrap();
+        w.write_all(b"hello").unwrap();
+        let file = w.commit(false).unwrap();
+        let mut good = String::new();
+        store
+            .open_blob(&file)
+            .unwrap()
+            .read_to_string(&mut good)
+            .unwrap();
+        assert_eq!(good, "hello");
+        store.damage(&file.digest);
+        let e = store
+            .open_blob(&file)
+            .unwrap()
+            .read_to_end(&mut Vec::new())
+            .unwrap_err();
+        assert_eq!(e.kind(), std::io::ErrorKind::InvalidData);
+        assert!(store.blob(&file.digest).is_none());
     }
 }

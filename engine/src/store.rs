@@ -8,7 +8,7 @@
 //! materialized file must not be able to corrupt the cache.
 
 use std::collections::BTreeMap;
-use std::io::Write;
+use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 
 use crate::digest::{ActionKey, BlobDigest, Digest};
@@ -135,4 +135,58 @@ pub trait Store: Send + Sync {
     /// not match its digest is removed from the store and reported as
     /// [`StoreError::Damaged`], and `dest` is left as it was.
     fn materialize(&self, file: &OutputFile, dest: &Path) -> Result<(), StoreError>;
+
+    /// Opens the blob `file` for reading, hashed as it is read (see [`CheckedBlobReader`]):
+    /// reading a damaged blob to its end fails, and the blob is removed from the store.
+    fn open_blob(&self, file: &OutputFile) -> Result<Box<dyn Read + Send>, StoreError>;
+}
+
+/// A reader over a blob that hashes what it reads and, at the end, fails with
+/// [`std::io::ErrorKind::InvalidData`] when the bytes do not match the blob's digest or
+/// size, so a consumer that reads to the end never takes damaged bytes as good.
+pub struct CheckedBlobReader<R> {
+    inner: R,
+    expected: OutputFile,
+    hasher: blake3::Hasher,
+    read: u64,
+    on_damage: Option<Box<dyn FnOnce() + Send>>,
+}
+
+impl<R: Read> CheckedBlobReader<R> {
+    /// Reads `inner`, which should hold the blob `expected`; `on_damage` runs once if not.
+    pub fn new(inner: R, expected: OutputFile, on_damage: Box<dyn FnOnce() + Send>) -> Self {
+        CheckedBlobReader {
+            inner,
+            expected,
+            hasher: blake3::Hasher::new(),
+            read: 0,
+            on_damage: Some(on_damage),
+        }
+    }
+}
+
+impl<R: Read> Read for CheckedBlobReader<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.hasher.update(&buf[..n]);
+        self.read += n as u64;
+        let ended = n == 0 && !buf.is_empty();
+        if (ended || self.read > self.expected.size)
+            && (self.read != self.expected.size
+                || BlobDigest::from_raw(self.hasher.finalize().into()) != self.expected.digest)
+        {
+            if let Some(f) = self.on_damage.take() {
+                f();
+            }
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::InvalidData,
+                format!(
+                    "blob {} in kiln's cache is damaged (its bytes no longer match its name); \
+                     it was removed: build again, or run `kiln cache verify`",
+                    self.expected.digest
+                ),
+            ));
+        }
+        Ok(n)
+    }
 }

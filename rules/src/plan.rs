@@ -19,6 +19,7 @@ use crate::kraftfile::Target;
 use crate::project::Project;
 use crate::select::{TargetFilter, select_targets};
 use crate::steps::initrd::InitrdStep;
+use crate::steps::package::{IndexStep, PackageContent, PackageOptions, TargetPackageStep};
 use crate::steps::rootfs::{RootfsKind, RootfsStep};
 
 /// How to plan.
@@ -46,6 +47,8 @@ pub struct PlanOptions {
     pub shim: Option<PathBuf>,
     /// How the fetch steps treat the download cache (`kiln fetch`, `--refresh`).
     pub fetch_mode: FetchMode,
+    /// `kiln pkg`: add the `<target>/package` steps and the `package` index.
+    pub package: Option<PackageOptions>,
 }
 
 /// How the fetch steps treat the download cache.
@@ -89,6 +92,8 @@ pub struct BuildPlan {
 pub const ROOTFS: &str = "rootfs";
 /// The step id of the initrd archive.
 pub const INITRD: &str = "initrd";
+/// The step id of the package's index (`kiln pkg`).
+pub const PACKAGE: &str = "package";
 
 /// Plans `project` for the targets `opts` selects.
 pub fn plan(
@@ -130,6 +135,7 @@ pub fn plan(
     let mut kernels =
         builds_kernel.then(|| KernelPlanner::new(project, opts, &scanner, &mut steps));
     let mut planned = Vec::new();
+    let mut package_ids = Vec::new();
     for t in targets {
         let name = t.canonical_name();
         let mut ids = Vec::new();
@@ -138,13 +144,34 @@ pub fn plan(
         }
         ids.extend(shared.iter().cloned());
         if let Some(k) = &mut kernels {
-            ids.extend(k.target_steps(&t, &name, env, &mut steps));
+            let kernel_ids = k.target_steps(&t, &name, env, &mut steps);
+            if let Some(options) = &opts.package {
+                let step = target_package(project, &t, &name, &kernel_ids, options, env);
+                package_ids.push(step.id.clone());
+                ids.extend(kernel_ids);
+                ids.push(step.id.clone());
+                steps.push(Arc::new(step));
+            } else {
+                ids.extend(kernel_ids);
+            }
         }
         planned.push(PlannedTarget {
             target: t,
             name,
             steps: ids,
         });
+    }
+    if let Some(options) = &opts.package
+        && !package_ids.is_empty()
+    {
+        steps.push(Arc::new(IndexStep {
+            id: PACKAGE.into(),
+            deps: package_ids,
+            options: options.clone(),
+        }));
+        for t in &mut planned {
+            t.steps.push(PACKAGE.into());
+        }
     }
     Ok(BuildPlan {
         targets: planned,
@@ -206,6 +233,46 @@ fn rootfs_kind(project: &Project) -> Result<Option<RootfsKind>, Diagnostic> {
         .with_note(e.to_string())
     })?;
     Ok(Some(RootfsKind::Cpio(path)))
+}
+
+/// The `<target>/package` step: it packages the last kernel step (`embed`, else `compile`),
+/// with the initrd as a layer unless the kernel embeds it.
+fn target_package(
+    project: &Project,
+    t: &Target,
+    name: &str,
+    kernel_ids: &[String],
+    options: &PackageOptions,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> TargetPackageStep {
+    let kf = &project.kraftfile;
+    let kernel = kernel_ids.last().cloned().unwrap_or_default();
+    let mut deps = vec![kernel.clone(), kernel_ids[0].clone()];
+    if kf.rootfs.is_some() && !kernel.ends_with("/embed") {
+        deps.push(INITRD.into());
+    }
+    let mut env_vars: Vec<String> = kf
+        .env
+        .iter()
+        .map(|v| {
+            let value = v.value.clone().or_else(|| env(&v.name)).unwrap_or_default();
+            format!("{}={value}", v.name)
+        })
+        .collect();
+    env_vars.sort();
+    TargetPackageStep {
+        id: format!("{name}/package"),
+        deps,
+        options: options.clone(),
+        content: PackageContent {
+            plat: t.plat.to_string(),
+            arch: t.arch.to_string(),
+            app_name: kf.name.clone(),
+            cmd: kf.cmd.clone(),
+            env: env_vars,
+            labels: kf.labels.clone(),
+        },
+    }
 }
 
 /// The path kiln materializes a target's initrd to (for tests and the CLI).

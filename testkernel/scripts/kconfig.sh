@@ -2,7 +2,8 @@
 # Writes a normalised .config: defaults, then each input file in order (a later
 # value wins), then `name` as CONFIG_UK_NAME if given. Symbols are sorted
 # bytewise so the same inputs always give the same bytes; unknown symbols are
-# kept. The file is only rewritten when its content changes.
+# kept. The file is only rewritten when its content changes. Like Unikraft's Config.uk,
+# CONFIG_UK_FULLVERSION is always the version make was given ($UK_FULLVERSION).
 # usage: kconfig.sh OUT NAME DEFNAME FILE...
 #   NAME (N=, may be empty) overrides CONFIG_UK_NAME; DEFNAME (basename of A=)
 #   is used only when no input sets it.
@@ -11,7 +12,7 @@ out=$1 name=$2 defname=$3
 shift 3
 tmp="$out.tmp.$$"
 mkdir -p "$(dirname "$out")"
-LC_ALL=C awk -v name="$name" -v defname="$defname" '
+LC_ALL=C awk -v name="$name" -v defname="$defname" -v fullversion="${UK_FULLVERSION:-}" '
 	# "CONFIG_X=v" or "# CONFIG_X is not set"; anything else is ignored,
 	# like Kconfig does with comments and blank lines.
 	/^CONFIG_[A-Za-z0-9_]+=/ {
@@ -21,6 +22,7 @@ LC_ALL=C awk -v name="$name" -v defname="$defname" '
 	END {
 		if (name != "") val["CONFIG_UK_NAME"] = "\"" name "\""
 		else if (!("CONFIG_UK_NAME" in val)) val["CONFIG_UK_NAME"] = "\"" defname "\""
+		if (fullversion != "") val["CONFIG_UK_FULLVERSION"] = "\"" fullversion "\""
 		nx = (val["CONFIG_ARCH_X86_64"] == "y") + (val["CONFIG_ARCH_ARM_64"] == "y")
 		if (nx != 1) {
 			print "testkernel: exactly one of CONFIG_ARCH_X86_64=y or CONFIG_ARCH_ARM_64=y is required" > "/dev/stderr"

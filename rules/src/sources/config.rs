@@ -11,6 +11,15 @@
 //!
 //! [mirrors]            # URL prefix = replacement; the longest matching prefix wins
 //! "https://github.com/unikraft/" = "file:///srv/mirror/"
+//!
+//! [registry]
+//! default = "unikraft.org"      # the registry of references that name none
+//!
+//! [registries."registry.example:5000"]
+//! insecure = true               # plain HTTP (loopback registries need no entry)
+//! ca_file = "/etc/ssl/team-ca.pem"
+//! mirrors = ["pull-cache.example:5000"]   # tried first when pulling
+//! chunked = true                # upload in PATCH chunks instead of one PUT
 //! ```
 //!
 //! Relative local paths in `[sources]` are relative to the config file's directory and are
@@ -37,6 +46,28 @@ pub struct KilnConfig {
     /// URL prefix → replacement, sorted longest prefix first (ties: bytewise), so the first
     /// match is the one that wins.
     pub mirrors: Vec<(String, String)>,
+    /// `[registry] default`.
+    pub default_registry: Option<String>,
+    /// `[registries."host"]`.
+    pub registries: BTreeMap<String, kiln_oci::registry::RegistryConfig>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawRegistry {
+    default: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawRegistryEntry {
+    #[serde(default)]
+    insecure: bool,
+    ca_file: Option<String>,
+    #[serde(default)]
+    mirrors: Vec<String>,
+    #[serde(default)]
+    chunked: bool,
 }
 
 /// The file as TOML has it, with positions for the checks after parsing.
@@ -47,9 +78,12 @@ struct RawConfig {
     sources: BTreeMap<Spanned<String>, Spanned<String>>,
     #[serde(default)]
     mirrors: BTreeMap<Spanned<String>, Spanned<String>>,
+    registry: Option<RawRegistry>,
+    #[serde(default)]
+    registries: BTreeMap<String, RawRegistryEntry>,
 }
 
-const TOP_KEYS: [&str; 2] = ["sources", "mirrors"];
+const TOP_KEYS: [&str; 4] = ["sources", "mirrors", "registry", "registries"];
 
 impl KilnConfig {
     /// `url` rewritten by the longest matching `[mirrors]` prefix (unchanged if none matches).
@@ -103,10 +137,27 @@ impl KilnConfig {
             mirrors.push((from.into_inner(), to.into_inner()));
         }
         mirrors.sort_by(|a, b| b.0.len().cmp(&a.0.len()).then_with(|| a.0.cmp(&b.0)));
+        let registries = raw
+            .registries
+            .into_iter()
+            .map(|(host, r)| {
+                let ca_file = r.ca_file.map(|f| base.join(f));
+                let config = kiln_oci::registry::RegistryConfig {
+                    insecure: r.insecure,
+                    ca_file,
+                    mirrors: r.mirrors,
+                    chunked: r.chunked,
+                    idle_timeout: None,
+                };
+                (host, config)
+            })
+            .collect();
         Ok(KilnConfig {
             file: Some(file.to_path_buf()),
             sources,
             mirrors,
+            default_registry: raw.registry.and_then(|r| r.default),
+            registries,
         })
     }
 }

@@ -8,5 +8,6 @@
 pub mod fetch;
 pub mod initrd;
 pub mod kernel;
+pub mod package;
 pub mod rootfs;
 pub mod sources;
