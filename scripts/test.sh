@@ -9,9 +9,12 @@ cd "$(dirname "$0")/.."
 # make, gcc and binutils build the test kernel (testkernel/), the cross compiler its arm64
 # build, QEMU boots both; flex and bison are checked for as Unikraft's kconfig needs them;
 # git serves kernel sources from repositories made by the tests; unshare (util-linux) makes
-# a read-only mount for the read-only cache test.
+# a read-only mount for the read-only cache test; docker-registry (distribution 2.8) serves
+# packages on loopback, htpasswd (apache2-utils) and openssl make its users and certificates,
+# and skopeo and umoci read kiln's packages as independent OCI clients.
 needs=(cpio:cpio make:make gcc:gcc ld:binutils git:git flock:util-linux unshare:util-linux
   flex:flex bison:bison
+  docker-registry:docker-registry htpasswd:apache2-utils openssl:openssl skopeo:skopeo umoci:umoci
   aarch64-linux-gnu-gcc:gcc-aarch64-linux-gnu
   qemu-system-x86_64:qemu-system-x86 qemu-system-aarch64:qemu-system-arm)
 missing=()

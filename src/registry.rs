@@ -137,14 +137,9 @@ pub fn pull(
 /// Runs `kiln pkg pull`.
 pub fn pull_command(args: &PullArgs) -> Result<(), CliError> {
     let r = crate::pkg::parse_reference(&args.reference)?;
-    let plat = match &args.plat {
-        Some(p) => Some(
-            kiln_rules::kraftfile::Platform::from_name(p)
-                .map(|p| p.to_string())
-                .unwrap_or_else(|| p.clone()),
-        ),
-        None => None,
-    };
+    let plat = args.plat.as_ref().map(|p| {
+        kiln_rules::kraftfile::Platform::from_name(p).map_or_else(|| p.clone(), |p| p.to_string())
+    });
     let selector = Selector {
         os: plat,
         arch: args.arch.clone(),

@@ -341,7 +341,7 @@ impl Store for LocalStore {
         });
         Ok(Box::new(kiln_engine::CheckedBlobReader::new(
             std::io::BufReader::with_capacity(1 << 20, reader),
-            file.clone(),
+            *file,
             on_damage,
         )))
     }

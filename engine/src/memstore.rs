@@ -135,7 +135,7 @@ impl Store for MemStore {
         });
         Ok(Box::new(crate::store::CheckedBlobReader::new(
             std::io::Cursor::new(bytes),
-            file.clone(),
+            *file,
             on_damage,
         )))
     }

@@ -6,6 +6,8 @@
 
 #![allow(dead_code)]
 
+pub mod registry;
+
 use std::collections::BTreeMap;
 use std::io::{Cursor, Read};
 use std::os::unix::fs::{MetadataExt, PermissionsExt, symlink};

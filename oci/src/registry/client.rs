@@ -86,7 +86,7 @@ impl Client {
                 data,
             });
         }
-        let plain = config.insecure || is_loopback(host);
+        let plain = config.insecure.unwrap_or_else(|| is_loopback(host));
         let client_config = ClientConfig {
             protocol: if plain {
                 ClientProtocol::Http
@@ -252,9 +252,15 @@ impl Client {
                     reason: format!("{what}: {}", codes.join("; ")),
                 }
             }
-            OciDistributionError::RequestError(e) => RegistryError::Transport {
-                registry,
-                reason: transport_reason(&e),
+            OciDistributionError::RequestError(e) => match e.status().map(|s| s.as_u16()) {
+                Some(401 | 403) => self.unauthorized(),
+                Some(404) => RegistryError::NotFound {
+                    reference: what.to_string(),
+                },
+                _ => RegistryError::Transport {
+                    registry,
+                    reason: transport_reason(&e),
+                },
             },
             OciDistributionError::ServerError { code, message, .. } => RegistryError::Protocol {
                 registry,

@@ -18,8 +18,10 @@ pub use client::{Client, TransferProgress};
 /// How to reach one registry.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct RegistryConfig {
-    /// Plain HTTP instead of TLS (always on for loopback registries).
-    pub insecure: bool,
+    /// `Some(true)`: plain HTTP; `Some(false)`: TLS even on loopback; `None` (not
+    /// configured): plain HTTP on loopback (`localhost`, 127.0.0.0/8, `[::1]`), as Docker
+    /// does, and TLS everywhere else.
+    pub insecure: Option<bool>,
     /// A PEM file of CA certificates to trust besides the system's.
     pub ca_file: Option<PathBuf>,
     /// Hosts to try first when pulling (in order), e.g. a team's pull-through cache.

@@ -16,7 +16,8 @@
 //! default = "unikraft.org"      # the registry of references that name none
 //!
 //! [registries."registry.example:5000"]
-//! insecure = true               # plain HTTP (loopback registries need no entry)
+//! insecure = true               # plain HTTP; false: TLS even on loopback (where plain
+//!                               # HTTP is the default, as with Docker)
 //! ca_file = "/etc/ssl/team-ca.pem"
 //! mirrors = ["pull-cache.example:5000"]   # tried first when pulling
 //! chunked = true                # upload in PATCH chunks instead of one PUT
@@ -61,8 +62,7 @@ struct RawRegistry {
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawRegistryEntry {
-    #[serde(default)]
-    insecure: bool,
+    insecure: Option<bool>,
     ca_file: Option<String>,
     #[serde(default)]
     mirrors: Vec<String>,

@@ -1,0 +1,341 @@
+//! `kiln pkg push`, `kiln pkg pull` and `kiln login` against Debian's docker-registry started
+//! on loopback (open, htpasswd Basic auth, TLS with a certificate the test makes), read back
+//! by skopeo; re-pushes that upload nothing (counted in the registry's log); a registry
+//! serving a corrupted blob; pulling offline from the local store once the registry is gone.
+
+mod common;
+
+use std::path::Path;
+
+use common::registry::{Kind, Registry, private_home, skopeo};
+use common::*;
+use serde_json::Value;
+
+/// A kiln command with a private HOME (no credentials of the machine), in `cwd`.
+fn kiln(w: &World, cwd: &Path) -> assert_cmd::Command {
+    let mut c = w.kiln(cwd);
+    private_home(&mut c, &w.scratch.path().join("home"));
+    c
+}
+
+/// The same, with `KILN_CONFIG=config`.
+fn kiln_with(w: &World, cwd: &Path, config: &Path) -> assert_cmd::Command {
+    let mut c = kiln(w, cwd);
+    c.env("KILN_CONFIG", config);
+    c
+}
+
+fn ok(mut c: assert_cmd::Command, args: &[&str]) -> (Value, String) {
+    let out = c.args(args).output().unwrap();
+    let err = text(&out.stderr);
+    assert!(out.status.success(), "kiln {args:?}: {err}");
+    (
+        serde_json::from_slice(&out.stdout).unwrap_or(Value::Null),
+        err,
+    )
+}
+
+fn fails(mut c: assert_cmd::Command, args: &[&str]) -> String {
+    let out = c.args(args).output().unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "kiln {args:?} must fail: {}",
+        text(&out.stdout)
+    );
+    text(&out.stderr)
+}
+
+#[test]
+fn push_and_pull_through_an_open_registry() {
+    let reg = Registry::start(Kind::Open);
+    let w = World::new();
+    let p = kernel_project(&w, "app", "");
+    let name = format!("{}/team/hello:1.0", reg.addr);
+    let (record, _) = ok(kiln(&w, &p), &["pkg", "--name", &name, "-o", "json"]);
+    let (report, _) = ok(kiln(&w, &p), &["pkg", "push", &name, "-o", "json"]);
+    assert_eq!(
+        report["push"]["uploaded"].as_array().unwrap().len(),
+        3,
+        "kernel, initrd, config: {report}"
+    );
+    assert_eq!(reg.uploads("team/hello"), 3);
+    let raw = skopeo(&[
+        "inspect",
+        "--tls-verify=false",
+        "--raw",
+        &format!("docker://{name}"),
+    ]);
+    assert_eq!(
+        format!("sha256:{}", sha256_hex(&raw)),
+        record["digest"].as_str().unwrap(),
+        "skopeo sees kiln's digest"
+    );
+
+    // An unchanged package uploads nothing, and --push on pkg does the same.
+    let (again, _) = ok(kiln(&w, &p), &["pkg", "push", &name, "-o", "json"]);
+    assert!(
+        again["push"]["uploaded"].as_array().unwrap().is_empty(),
+        "{again}"
+    );
+    ok(kiln(&w, &p), &["pkg", "--name", &name, "--push"]);
+    assert_eq!(reg.uploads("team/hello"), 3, "re-pushes upload zero blobs");
+
+    // Another repository of the same registry mounts the blobs instead of uploading them.
+    let other = format!("{}/team/copy:1", reg.addr);
+    ok(kiln(&w, &p), &["pkg", "--name", &other]);
+    let (mounted, _) = ok(kiln(&w, &p), &["pkg", "push", &other, "-o", "json"]);
+    // The layers and the config (which names no package) are the same blobs.
+    assert_eq!(
+        mounted["push"]["mounted"].as_array().unwrap().len(),
+        3,
+        "{mounted}"
+    );
+    assert_eq!(reg.uploads("team/copy"), 0);
+
+    // A fresh machine (another cache and HOME) pulls the same digest and unpacks like kraft.
+    let w2 = World::new();
+    let wd = w2.scratch.path().join("wd");
+    let (pulled, _) = ok(
+        kiln(&w2, w2.scratch.path()),
+        &[
+            "pkg",
+            "pull",
+            &name,
+            "-w",
+            wd.to_str().unwrap(),
+            "-o",
+            "json",
+        ],
+    );
+    assert_eq!(pulled["digest"], record["digest"]);
+    assert_eq!(pulled["format"], "kraftkit");
+    assert_eq!(
+        read(&wd.join("unikraft/bin/kernel")),
+        read(&p.join(".unikraft/build/hello_qemu-x86_64"))
+    );
+    assert_eq!(
+        read(&wd.join("unikraft/bin/initrd")),
+        read(&initramfs(&p, "x86_64"))
+    );
+
+    let err = fails(
+        kiln(&w2, w2.scratch.path()),
+        &["pkg", "pull", &name, "--plat", "fc"],
+    );
+    assert!(
+        err.contains("has no manifest for fc/") && err.contains("its index holds qemu/x86_64"),
+        "{err}"
+    );
+    let err = fails(
+        kiln(&w2, w2.scratch.path()),
+        &["pkg", "pull", &format!("{}/nothing:1", reg.addr)],
+    );
+    assert!(err.contains("not found on the registry"), "{err}");
+}
+
+fn sha256_hex(bytes: &[u8]) -> String {
+    use sha2::Digest as _;
+    sha2::Sha256::digest(bytes)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+#[test]
+fn basic_auth_login_and_wrong_passwords() {
+    let secret = "correct-horse-battery";
+    let reg = Registry::start(Kind::Basic {
+        user: "alice".into(),
+        password: secret.into(),
+    });
+    let w = World::new();
+    let p = kernel_project(&w, "app", "");
+    let name = format!("{}/hello:1", reg.addr);
+    ok(kiln(&w, &p), &["pkg", "--name", &name]);
+    let err = fails(kiln(&w, &p), &["pkg", "push", &name]);
+    assert!(
+        err.contains("needs credentials") && err.contains(&format!("kiln login {}", reg.addr)),
+        "{err}"
+    );
+
+    let mut login = kiln(&w, &p);
+    login
+        .args(["login", &reg.addr, "-u", "alice", "--password-stdin"])
+        .write_stdin("wrong-password\n");
+    let out = login.output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        text(&out.stderr).contains("refused the credentials"),
+        "{}",
+        text(&out.stderr)
+    );
+    let auth_file = w.scratch.path().join("home/.config/kiln/auth.json");
+    assert!(!auth_file.exists(), "a failed login stores nothing");
+
+    let mut login = kiln(&w, &p);
+    login
+        .args(["login", &reg.addr, "-u", "alice", "--password-stdin"])
+        .write_stdin(format!("{secret}\n"));
+    let out = login.output().unwrap();
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let mut outputs = text(&out.stdout) + &text(&out.stderr);
+    use std::os::unix::fs::PermissionsExt;
+    assert_eq!(
+        std::fs::metadata(&auth_file).unwrap().permissions().mode() & 0o777,
+        0o600
+    );
+
+    let out = kiln(&w, &p)
+        .args(["pkg", "push", &name, "-o", "json"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    outputs += &(text(&out.stdout) + &text(&out.stderr));
+    let out = kiln(&w, &p)
+        .args(["pkg", "pull", &name, "--explain"])
+        .output()
+        .unwrap();
+    outputs += &(text(&out.stdout) + &text(&out.stderr));
+    assert!(
+        !outputs.contains(secret),
+        "the password never appears in output: {outputs}"
+    );
+    assert!(
+        !reg.log().contains(secret),
+        "nor in what the registry logged"
+    );
+
+    // Credentials users already have in Docker's config are used as they are.
+    let w2 = World::new();
+    let docker = w2.scratch.path().join("home/.docker/config.json");
+    let auth = base64_encode(&format!("alice:{secret}"));
+    write(
+        &docker,
+        format!(r#"{{"auths":{{"{}":{{"auth":"{auth}"}}}}}}"#, reg.addr),
+    );
+    ok(kiln(&w2, w2.scratch.path()), &["pkg", "pull", &name]);
+}
+
+fn base64_encode(s: &str) -> String {
+    use base64::Engine as _;
+    base64::engine::general_purpose::STANDARD.encode(s)
+}
+
+#[test]
+fn a_tls_registry_needs_its_certificate() {
+    let reg = Registry::start(Kind::Tls);
+    let w = World::new();
+    let p = kernel_project(&w, "app", "");
+    let name = format!("{}/hello:1", reg.addr);
+    ok(kiln(&w, &p), &["pkg", "--name", &name]);
+    let config = w.scratch.path().join("kiln.toml");
+    write(
+        &config,
+        format!("[registries.\"{}\"]\ninsecure = false\n", reg.addr),
+    );
+    let err = fails(kiln_with(&w, &p, &config), &["pkg", "push", &name]);
+    assert!(
+        err.contains(&reg.addr) && err.to_lowercase().contains("certificate"),
+        "{err}"
+    );
+    write(
+        &config,
+        format!(
+            "[registries.\"{}\"]\ninsecure = false\nca_file = \"{}\"\n",
+            reg.addr,
+            reg.cert().display()
+        ),
+    );
+    ok(kiln_with(&w, &p, &config), &["pkg", "push", &name]);
+    let w2 = World::new();
+    ok(
+        kiln_with(&w2, w2.scratch.path(), &config),
+        &["pkg", "pull", &name],
+    );
+}
+
+#[test]
+fn a_corrupted_blob_is_refused_and_an_offline_pull_uses_the_store() {
+    let mut reg = Registry::start(Kind::Open);
+    let w = World::new();
+    let p = kernel_project(&w, "app", "");
+    let name = format!("{}/hello:1", reg.addr);
+    ok(kiln(&w, &p), &["pkg", "--name", &name, "--push"]);
+    let exported = w.scratch.path().join("layout");
+    ok(
+        kiln(&w, &p),
+        &["pkg", "export", &name, exported.to_str().unwrap()],
+    );
+    let index: Value = serde_json::from_slice(&skopeo(&[
+        "inspect",
+        "--tls-verify=false",
+        "--raw",
+        &format!("docker://{name}"),
+    ]))
+    .unwrap();
+    let manifest: Value = serde_json::from_slice(&read(
+        &exported.join("blobs/sha256").join(
+            index["manifests"][0]["digest"]
+                .as_str()
+                .unwrap()
+                .trim_start_matches("sha256:"),
+        ),
+    ))
+    .unwrap();
+    let kernel_layer = manifest["layers"][0]["digest"]
+        .as_str()
+        .unwrap()
+        .trim_start_matches("sha256:");
+    flip_byte(&reg.blob_file(kernel_layer), 600);
+
+    let w2 = World::new();
+    let err = fails(kiln(&w2, w2.scratch.path()), &["pkg", "pull", &name]);
+    assert!(
+        err.contains("whose digest is") && err.contains("nothing was stored"),
+        "{err}"
+    );
+    let listed = text(
+        &kiln(&w2, w2.scratch.path())
+            .args(["pkg", "ls"])
+            .output()
+            .unwrap()
+            .stdout,
+    );
+    assert_eq!(
+        listed.lines().count(),
+        1,
+        "no package was recorded: {listed}"
+    );
+    let kernel = read(&p.join(".unikraft/build/hello_qemu-x86_64"));
+    let stored: Vec<_> = cache_blobs(w2.cache_dir())
+        .into_iter()
+        .filter(|b| read(b).len() >= kernel.len())
+        .collect();
+    assert!(
+        stored.is_empty(),
+        "the damaged layer was not stored: {stored:?}"
+    );
+
+    // The first machine pulled nothing but has the package; with the registry gone, an
+    // offline pull works from the store and a network pull says why it cannot.
+    reg.stop();
+    let wd = w.scratch.path().join("wd");
+    ok(
+        kiln(&w, &p),
+        &[
+            "pkg",
+            "pull",
+            &name,
+            "--offline",
+            "-w",
+            wd.to_str().unwrap(),
+        ],
+    );
+    assert_eq!(read(&wd.join("unikraft/bin/kernel")), kernel);
+    let err = fails(kiln(&w, &p), &["pkg", "pull", &name]);
+    assert!(
+        err.contains(&reg.addr) && err.contains("cannot connect"),
+        "{err}"
+    );
+}
