@@ -27,7 +27,14 @@ pub fn fetch(fetch_args: &FetchArgs) -> Result<(), CliError> {
         FetchMode::Fill
     };
     let jobs = session::jobs(args.jobs)?;
-    let s = session::open_with(&args.project, Some(jobs), false, mode, None)?;
+    let s = session::open_with(
+        &args.project,
+        Some(jobs),
+        session::Extras {
+            fetch_mode: mode,
+            ..Default::default()
+        },
+    )?;
     let steps = s
         .plan
         .steps

@@ -10,9 +10,11 @@ pub fn lock(args: &LockArgs) -> Result<(), CliError> {
     let s = session::open_with(
         &args.project,
         None,
-        args.update,
-        kiln_rules::plan::FetchMode::Build,
-        None,
+        session::Extras {
+            update_lock: args.update,
+            runtime_kernel: true,
+            ..Default::default()
+        },
     )?;
     let report = session::plan_report(&s)?;
     let failed: Vec<String> = report

@@ -79,7 +79,7 @@ fn row_json(i: &InstanceInfo) -> Value {
         "status": i.status.state.as_str(),
         "exit": i.status.exit.as_ref().map(|e| e.summary()),
         "pid": i.status.pid,
-        "kernel": r.map(|r| r.spec.kernel.display().to_string()),
+        "kernel": kernel_label(i).or_else(|| r.map(|r| r.spec.kernel.display().to_string())),
         "args": r.map(|r| r.spec.cmdline.clone()),
         "plat": r.map(plat),
         "arch": r.map(|r| r.spec.arch),
@@ -87,6 +87,21 @@ fn row_json(i: &InstanceInfo) -> Value {
         "ports": ports(i),
         "created": r.map(|r| r.created_unix),
     })
+}
+
+/// The file in an instance directory that says what its kernel is when it is not a file of
+/// the user's (`oci://REF` for `kiln run REF`, as kraft's `ps` shows it).
+const KERNEL_LABEL: &str = "kernel.label";
+
+/// Records `label` as what instance `dir` runs.
+pub fn set_kernel_label(dir: &instance::InstanceDir, label: &str) -> Result<(), CliError> {
+    let path = dir.path().join(KERNEL_LABEL);
+    kiln_engine::fsutil::write_atomic(&path, label.as_bytes())
+        .map_err(|e| CliError::Failed(format!("{}: {e}", path.display())))
+}
+
+fn kernel_label(i: &InstanceInfo) -> Option<String> {
+    std::fs::read_to_string(i.dir.join(KERNEL_LABEL)).ok()
 }
 
 fn plat(r: &instance::MachineRecord) -> &'static str {
@@ -107,12 +122,14 @@ fn table(list: &[InstanceInfo]) -> String {
     ];
     for i in list {
         let r = i.record.as_ref();
-        let kernel = r
-            .and_then(|r| {
-                r.spec
-                    .kernel
-                    .file_name()
-                    .map(|n| n.to_string_lossy().into_owned())
+        let kernel = kernel_label(i)
+            .or_else(|| {
+                r.and_then(|r| {
+                    r.spec
+                        .kernel
+                        .file_name()
+                        .map(|n| n.to_string_lossy().into_owned())
+                })
             })
             .unwrap_or_default();
         let args: String = r.map(|r| app_args(&r.spec.cmdline)).unwrap_or_default();

@@ -18,6 +18,7 @@ mod plan;
 mod registry;
 mod render;
 mod run;
+mod run_package;
 mod session;
 mod shim;
 mod testhook;

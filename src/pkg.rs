@@ -8,7 +8,7 @@ use kiln_engine::Store;
 use kiln_oci::Reference;
 use kiln_oci::image::PackageMeta;
 use kiln_oci::store::{PackageRecord, PackageStore};
-use kiln_rules::plan::{FetchMode, PACKAGE};
+use kiln_rules::plan::PACKAGE;
 use kiln_rules::steps::package::{PackageFormat, PackageOptions};
 use serde_json::json;
 
@@ -76,20 +76,12 @@ fn package(args: &PkgArgs) -> Result<(), CliError> {
     };
     let options = package_options(&name, args.format)?;
     let reference = options.meta.reference.clone();
-    let s = session::open_with(
-        project_args,
-        Some(jobs),
-        false,
-        FetchMode::Build,
-        Some(options),
-    )?;
-    if !s.project.builds_kernel() {
-        return Err(CliError::Usage(format!(
-            "{}: this project runs on a prebuilt `runtime:` kernel; packaging runtime projects \
-             is not implemented yet",
-            s.project.kraftfile.path.display()
-        )));
-    }
+    let extras = session::Extras {
+        package: Some(options),
+        runtime_kernel: true,
+        ..Default::default()
+    };
+    let s = session::open_with(project_args, Some(jobs), extras)?;
     let report = crate::build::build_session(&s, jobs, args.build.explain, project_args.locked)?;
     crate::build::check_succeeded(&report)?;
     let store = session::open_store()?;

@@ -14,9 +14,11 @@ pub fn plan(args: &PlanArgs) -> Result<(), CliError> {
     let s = session::open_with(
         &args.project,
         None,
-        false,
-        kiln_rules::plan::FetchMode::Build,
-        package,
+        session::Extras {
+            package,
+            runtime_kernel: true,
+            ..Default::default()
+        },
     )?;
     let report = session::plan_report(&s)?;
     match args.project.output {

@@ -143,7 +143,7 @@ pub fn pull_command(args: &PullArgs) -> Result<(), CliError> {
     let selector = Selector {
         os: plat,
         arch: args.arch.clone(),
-        features: vec![],
+        ..Selector::default()
     };
     let record = pull(&r, &selector, args.offline)?;
     let mut unpacked = None;

@@ -37,8 +37,33 @@ pub fn run(args: &RunArgs) -> Result<(), CliError> {
     if let Some(name) = &args.name {
         instance::validate_name(name).map_err(|e| CliError::Usage(format!("--name: {e}")))?;
     }
+    if crate::run_package::is_reference(args) {
+        let boot = crate::run_package::prepare(args, host_plat())?;
+        let spec = MachineSpec {
+            name: String::new(),
+            vmm: vmm_of(boot.plat),
+            arch: arch_of(boot.arch)?,
+            kernel: boot.kernel.clone(),
+            initrd: boot.initrd.clone(),
+            cmdline: boot.cmdline.render(),
+            memory_mib,
+            cpus: 1,
+            ports,
+            shared_dirs: Vec::new(),
+            accel: accel_of(args),
+        };
+        return match spec.vmm {
+            Vmm::Qemu => run_qemu(spec, args, timeout, Some(&boot.label)),
+            Vmm::Firecracker => crate::othervmm::run_firecracker(spec, args),
+            Vmm::Xen => crate::othervmm::run_xen(spec, args),
+        };
+    }
     let project_args = default_target(&args.project)?;
-    let s = session::open(&project_args, Some(jobs))?;
+    let extras = session::Extras {
+        runtime_kernel: true,
+        ..Default::default()
+    };
+    let s = session::open_with(&project_args, Some(jobs), extras)?;
     if s.plan.targets.len() != 1 {
         let names: Vec<&str> = s.plan.targets.iter().map(|t| t.name.as_str()).collect();
         return Err(CliError::Usage(format!(
@@ -76,9 +101,22 @@ pub fn run(args: &RunArgs) -> Result<(), CliError> {
         accel: accel_of(args),
     };
     match spec.vmm {
-        Vmm::Qemu => run_qemu(spec, args, timeout),
+        Vmm::Qemu => run_qemu(spec, args, timeout, None),
         Vmm::Firecracker => crate::othervmm::run_firecracker(spec, args),
         Vmm::Xen => crate::othervmm::run_xen(spec, args),
+    }
+}
+
+/// The platform of the host's VMM.
+fn host_plat() -> Platform {
+    let qemu = match kiln_rules::select::host_arch() {
+        Arch::Arm64 => "qemu-system-aarch64",
+        _ => "qemu-system-x86_64",
+    };
+    match kiln_vmm::detect::host_vmm(qemu) {
+        Vmm::Qemu => Platform::Qemu,
+        Vmm::Firecracker => Platform::Fc,
+        Vmm::Xen => Platform::Xen,
     }
 }
 
@@ -92,15 +130,7 @@ fn default_target(args: &crate::cli::ProjectArgs) -> Result<crate::cli::ProjectA
         arch: args.arch.clone(),
         target: args.target.clone(),
     };
-    let qemu = match kiln_rules::select::host_arch() {
-        Arch::Arm64 => "qemu-system-aarch64",
-        _ => "qemu-system-x86_64",
-    };
-    let plat = match kiln_vmm::detect::host_vmm(qemu) {
-        Vmm::Qemu => Platform::Qemu,
-        Vmm::Firecracker => Platform::Fc,
-        Vmm::Xen => Platform::Xen,
-    };
+    let plat = host_plat();
     let (chosen, said) = kiln_rules::select::run_filter(&project, &filter, plat)?;
     if let Some(line) = said {
         eprintln!("kiln: {line}");
@@ -152,10 +182,14 @@ fn run_qemu(
     mut spec: MachineSpec,
     args: &RunArgs,
     timeout: Option<Duration>,
+    label: Option<&str>,
 ) -> Result<(), CliError> {
     let root = machines::instances_root()?;
     let dir = instance::create(&root, args.name.as_deref(), false).map_err(vmm_err)?;
     spec.name = dir.name().to_string();
+    if let Some(label) = label {
+        machines::set_kernel_label(&dir, label)?;
+    }
     let detach = args.detach.then(|| Supervisor {
         program: std::env::current_exe()
             .unwrap_or_else(|_| PathBuf::from("kiln"))

@@ -39,18 +39,34 @@ pub struct Session {
 /// watcher and gets a make jobserver with `jobs` slots; a plan only asks a running watcher
 /// and writes nothing.
 pub fn open(args: &ProjectArgs, jobs: Option<usize>) -> Result<Session, CliError> {
-    open_with(args, jobs, false, FetchMode::Build, None)
+    open_with(args, jobs, Extras::default())
 }
 
-/// [`open`], with `update_lock` for `kiln lock --update`, `fetch_mode` for `kiln fetch` and
-/// `package` for `kiln pkg`.
+/// What some commands add to a plan.
+#[derive(Default)]
+pub struct Extras {
+    /// `kiln lock --update`.
+    pub update_lock: bool,
+    /// `kiln fetch`.
+    pub fetch_mode: FetchMode,
+    /// `kiln pkg` (and `kiln plan --name`).
+    pub package: Option<PackageOptions>,
+    /// Plan a registry runtime's steps (run, pkg, lock, plan).
+    pub runtime_kernel: bool,
+}
+
+/// [`open`], with what `extras` adds.
 pub fn open_with(
     args: &ProjectArgs,
     jobs: Option<usize>,
-    update_lock: bool,
-    fetch_mode: FetchMode,
-    package: Option<PackageOptions>,
+    extras: Extras,
 ) -> Result<Session, CliError> {
+    let Extras {
+        update_lock,
+        fetch_mode,
+        package,
+        runtime_kernel,
+    } = extras;
     let project = Project::load(&args.dir, args.kraftfile.as_deref(), &process_env)?;
     for w in &project.kraftfile.warnings {
         eprint!("{}", w.render_warning());
@@ -80,6 +96,7 @@ pub fn open_with(
         shim: std::env::current_exe().ok(),
         fetch_mode,
         package,
+        runtime_kernel,
     };
     let lock = LockFile::load(&lock_path(&project.kraftfile.path))?;
     let resolver = Arc::new(resolver(&project, args, &cache, lock.clone(), update_lock)?);
@@ -209,7 +226,7 @@ pub fn update_lock(s: &Session, report: &RunReport, locked: bool) -> Result<(), 
     let sources_ok = report
         .steps
         .iter()
-        .filter(|r| r.kind == "sources")
+        .filter(|r| r.kind == "sources" || r.kind == "runtime")
         .all(|r| r.status == StepStatus::Source);
     if !sources_ok {
         return Ok(());
@@ -223,8 +240,10 @@ pub fn update_lock(s: &Session, report: &RunReport, locked: bool) -> Result<(), 
     if locked {
         return Err(CliError::Failed(would_change_message(&path, &changes)));
     }
-    let pins_something =
-        !new.entries.is_empty() || !new.downloads.is_empty() || !new.clones.is_empty();
+    let pins_something = !new.entries.is_empty()
+        || !new.downloads.is_empty()
+        || !new.clones.is_empty()
+        || !new.runtimes.is_empty();
     if s.lock.is_some() || pins_something {
         new.save(&path)?;
         eprintln!("kiln: updated {}: {}", path.display(), changes.join("; "));

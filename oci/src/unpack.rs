@@ -113,6 +113,48 @@ pub fn unpack_layer(layer: &mut dyn Read, dir: &Path, out: &mut Unpacked) -> io:
     }
 }
 
+/// Copies the data of the member named `name` (without a leading `/`) of the tar stream
+/// `layer` to `out`; returns whether the layer has it. Reads up to the end-of-archive
+/// blocks (or the member), no further.
+pub fn extract_member(
+    layer: &mut dyn Read,
+    name: &str,
+    out: &mut dyn io::Write,
+) -> io::Result<bool> {
+    let mut header = [0u8; 512];
+    loop {
+        match layer.read_exact(&mut header) {
+            Ok(()) => {}
+            Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => return Ok(false),
+            Err(e) => return Err(e),
+        }
+        if header.iter().all(|&b| b == 0) {
+            return Ok(false);
+        }
+        let field = |r: std::ops::Range<usize>| {
+            String::from_utf8_lossy(&header[r])
+                .trim_end_matches('\0')
+                .to_string()
+        };
+        let (mut member, prefix) = (field(0..100), field(345..500));
+        if !prefix.is_empty() {
+            member = format!("{prefix}/{member}");
+        }
+        let size = octal(&header[124..136])?;
+        let padded = size.div_ceil(512) * 512;
+        let wanted = member.trim_start_matches("./").trim_start_matches('/') == name;
+        if wanted && matches!(header[156], b'0' | 0) {
+            let copied = io::copy(&mut layer.take(size), out)?;
+            if copied != size {
+                return Err(bad(format!("the layer ends inside `{member}`")));
+            }
+            io::copy(&mut layer.take(padded - size), &mut io::sink())?;
+            return Ok(true);
+        }
+        io::copy(&mut layer.take(padded), &mut io::sink())?;
+    }
+}
+
 fn write_member(
     layer: &mut dyn Read,
     dir: &Path,

@@ -2,7 +2,8 @@
 //! shared directories and the kernel command line, from the Kraftfile and `kiln run`'s flags.
 //!
 //! Kernel projects boot `<outdir>/<name>_<plat>-<arch>`; runtime projects boot their runtime
-//! (`kernel://path`; pulling runtime packages from a registry is not implemented yet). The
+//! (`kernel://path`, or a registry package's kernel, which the `<target>/kernel` step puts at
+//! the same path as a kernel project's). The
 //! initrd is passed at boot when there is a rootfs the kernel does not embed, with a
 //! `vfs.fstab` entry to extract it to `/` unless the kernel's own configuration mounts it.
 //! Volumes become 9p shares (`fs1`, `fs2`, ... numbered as kraft does) with fstab entries. The Kraftfile's `cmd` is the
@@ -94,9 +95,15 @@ fn kernel_path(project: &Project, target: &Target) -> Result<PathBuf, String> {
     }
     match kf.runtime.as_ref().map(|r| &r.reference) {
         Some(RuntimeRef::Kernel { path }) => Ok(project.resolve(path)),
+        // The `<target>/kernel` step puts a registry runtime's kernel where a kernel
+        // project's goes.
+        Some(RuntimeRef::Package { .. } | RuntimeRef::Oci { .. }) => {
+            let file = format!("{}_{}-{}", kf.name, target.plat, target.arch);
+            Ok(project.outdir().join(file))
+        }
         Some(other) => Err(format!(
-            "the runtime {} is a package from a registry, and pulling runtime packages is not \
-             implemented yet; point `runtime:` at a kernel file with `kernel://PATH`",
+            "the runtime {} is built from sources, which kiln does not do for runtimes; \
+             point `runtime:` at a package or at a kernel file with `kernel://PATH`",
             describe(other)
         )),
         None => Err("the Kraftfile has no kernel to boot: add `unikraft:` or `runtime:`".into()),
@@ -105,7 +112,7 @@ fn kernel_path(project: &Project, target: &Target) -> Result<PathBuf, String> {
 
 fn describe(r: &RuntimeRef) -> String {
     match r {
-        RuntimeRef::Package { name, tag } => {
+        RuntimeRef::Package { name, tag, .. } => {
             format!("`{name}:{}`", tag.as_deref().unwrap_or("latest"))
         }
         RuntimeRef::Oci { image, tag } => {

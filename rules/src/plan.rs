@@ -21,6 +21,7 @@ use crate::select::{TargetFilter, select_targets};
 use crate::steps::initrd::InitrdStep;
 use crate::steps::package::{IndexStep, PackageContent, PackageOptions, TargetPackageStep};
 use crate::steps::rootfs::{RootfsKind, RootfsStep};
+use crate::steps::runtime::{RuntimeKernelStep, RuntimeStep};
 
 /// How to plan.
 #[derive(Clone, Default)]
@@ -49,6 +50,9 @@ pub struct PlanOptions {
     pub fetch_mode: FetchMode,
     /// `kiln pkg`: add the `<target>/package` steps and the `package` index.
     pub package: Option<PackageOptions>,
+    /// Plan the runtime steps of a project on a registry `runtime:` (`kiln run`, `pkg`,
+    /// `lock`, `plan`; a build needs only the initrd).
+    pub runtime_kernel: bool,
 }
 
 /// How the fetch steps treat the download cache.
@@ -143,6 +147,18 @@ pub fn plan(
             ids.extend(k.source_ids());
         }
         ids.extend(shared.iter().cloned());
+        let runtime_ids = runtime_steps(project, &t, &name, opts, &mut steps)?;
+        if !runtime_ids.is_empty() {
+            if let Some(options) = &opts.package {
+                let step = target_package(project, &t, &name, &runtime_ids[1..], options, env);
+                package_ids.push(step.id.clone());
+                ids.extend(runtime_ids);
+                ids.push(step.id.clone());
+                steps.push(Arc::new(step));
+            } else {
+                ids.extend(runtime_ids);
+            }
+        }
         if let Some(k) = &mut kernels {
             let kernel_ids = k.target_steps(&t, &name, env, &mut steps);
             if let Some(options) = &opts.package {
@@ -247,10 +263,13 @@ fn target_package(
 ) -> TargetPackageStep {
     let kf = &project.kraftfile;
     let kernel = kernel_ids.last().cloned().unwrap_or_default();
-    let mut deps = vec![kernel.clone(), kernel_ids[0].clone()];
-    if kf.rootfs.is_some() && !kernel.ends_with("/embed") {
-        deps.push(INITRD.into());
+    let config = kernel_ids[0].clone();
+    let initrd = (kf.rootfs.is_some() && !kernel.ends_with("/embed")).then(|| INITRD.to_string());
+    let mut deps = vec![kernel.clone()];
+    if config != kernel {
+        deps.push(config.clone());
     }
+    deps.extend(initrd.clone());
     let mut env_vars: Vec<String> = kf
         .env
         .iter()
@@ -263,6 +282,9 @@ fn target_package(
     TargetPackageStep {
         id: format!("{name}/package"),
         deps,
+        kernel_step: kernel,
+        config_step: config,
+        initrd_step: initrd,
         options: options.clone(),
         content: PackageContent {
             plat: t.plat.to_string(),
@@ -273,6 +295,78 @@ fn target_package(
             labels: kf.labels.clone(),
         },
     }
+}
+
+/// `<target>/runtime` and `<target>/kernel` for a project whose `runtime:` is a registry
+/// package (none otherwise, and none unless `opts.runtime_kernel`).
+fn runtime_steps(
+    project: &Project,
+    t: &Target,
+    name: &str,
+    opts: &PlanOptions,
+    steps: &mut Vec<Arc<dyn Step>>,
+) -> Result<Vec<String>, Diagnostic> {
+    let kf = &project.kraftfile;
+    let (Some(runtime), Some(resolver)) = (&kf.runtime, &opts.sources) else {
+        return Ok(vec![]);
+    };
+    let Some(text) = runtime.reference.package_reference() else {
+        return Ok(vec![]);
+    };
+    if !opts.runtime_kernel || project.builds_kernel() {
+        return Ok(vec![]);
+    }
+    let reference =
+        kiln_oci::Reference::parse(&text, &resolver.default_registry()).map_err(|e| {
+            let src = std::fs::read_to_string(&kf.path).unwrap_or_default();
+            Diagnostic::new(&kf.path, e.to_string()).at(
+                runtime.pos,
+                text.chars().count() as u32,
+                &src,
+            )
+        })?;
+    let mut requested = crate::kconfig::implied(t);
+    requested.extend(
+        runtime
+            .kconfig
+            .0
+            .iter()
+            .map(|(k, v)| (k.clone(), v.clone())),
+    );
+    requested.extend(t.kconfig.0.iter().map(|(k, v)| (k.clone(), v.clone())));
+    let features = requested
+        .iter()
+        .map(|(k, v)| {
+            let v = v
+                .strip_prefix('"')
+                .and_then(|v| v.strip_suffix('"'))
+                .unwrap_or(v);
+            format!("{k}={v}")
+        })
+        .collect();
+    let selector = kiln_oci::registry::pull::Selector {
+        os: Some(t.plat.to_string()),
+        arch: Some(t.arch.to_string()),
+        features,
+        digest: None,
+    };
+    let (runtime_id, kernel_id) = (format!("{name}/runtime"), format!("{name}/kernel"));
+    steps.push(Arc::new(RuntimeStep {
+        id: runtime_id.clone(),
+        target: name.to_string(),
+        reference,
+        selector,
+        resolver: resolver.clone(),
+    }));
+    steps.push(Arc::new(RuntimeKernelStep {
+        id: kernel_id.clone(),
+        deps: vec![runtime_id.clone()],
+        resolver: resolver.clone(),
+        dest: project
+            .outdir()
+            .join(format!("{}_{}-{}", kf.name, t.plat, t.arch)),
+    }));
+    Ok(vec![runtime_id, kernel_id])
 }
 
 /// The path kiln materializes a target's initrd to (for tests and the CLI).

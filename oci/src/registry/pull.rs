@@ -24,6 +24,8 @@ pub struct Selector {
     pub arch: Option<String>,
     /// kconfig entries (`CONFIG_X=y`) a kraft package must list in `os.features`.
     pub features: Vec<String>,
+    /// Exactly this manifest.
+    pub digest: Option<Sha256>,
 }
 
 impl Selector {
@@ -31,7 +33,8 @@ impl Selector {
     /// every requested feature among the entry's `os.features`.
     pub fn matches(&self, d: &Descriptor) -> bool {
         let p = d.platform.clone().unwrap_or_default();
-        self.os.as_ref().is_none_or(|os| *os == p.os)
+        self.digest.is_none_or(|x| x == d.digest)
+            && self.os.as_ref().is_none_or(|os| *os == p.os)
             && self.arch.as_ref().is_none_or(|a| *a == p.architecture)
             && self.features.iter().all(|f| p.os_features.contains(f))
     }

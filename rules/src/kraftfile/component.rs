@@ -329,13 +329,23 @@ fn runtime_ref(cx: &Ctx<'_>, node: &Node, s: &str) -> Result<RuntimeRef, Diagnos
     if let Some((scheme, _)) = s.split_once("://") {
         return Err(bad(format!("unknown runtime scheme `{scheme}://`")));
     }
-    let mut parts = s.splitn(3, ':');
-    let name = parts.next().unwrap_or("").to_string();
-    let tag = parts.next().map(str::to_string);
-    if name.is_empty() || parts.next().is_some() || tag.as_deref() == Some("") {
-        return Err(bad(format!("invalid runtime `{s}`")));
+    // `[registry/]name[:tag][@sha256:digest]`, checked as an image reference.
+    if let Err(e) = kiln_oci::Reference::parse(s, kiln_oci::reference::DEFAULT_REGISTRY) {
+        return Err(bad(format!("invalid runtime `{s}`: {}", e.problem)));
     }
-    Ok(RuntimeRef::Package { name, tag })
+    let (rest, digest) = match s.split_once('@') {
+        Some((r, d)) => (r, Some(d.to_string())),
+        None => (s, None),
+    };
+    let slash = rest.rfind('/').map_or(0, |i| i + 1);
+    let (name, tag) = match rest[slash..].rsplit_once(':') {
+        Some((_, t)) => (
+            rest[..rest.len() - t.len() - 1].to_string(),
+            Some(t.to_string()),
+        ),
+        None => (rest.to_string(), None),
+    };
+    Ok(RuntimeRef::Package { name, tag, digest })
 }
 
 /// Splits `image[:tag]`, where the tag follows the last `:` after the last `/`

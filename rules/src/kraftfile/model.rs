@@ -139,12 +139,16 @@ pub struct Runtime {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum RuntimeRef {
-    /// `name[:tag]`, a package such as `base:latest` or `python:3.12`.
+    /// `[registry/]name[:tag][@sha256:…]`, a package such as `base:latest`, `python:3.12` or
+    /// `localhost:5000/base:latest`.
     Package {
-        /// The package name.
+        /// The package name, with its registry when written.
         name: String,
         /// The tag after `:`.
         tag: Option<String>,
+        /// The digest after `@`.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        digest: Option<String>,
     },
     /// `oci://image[:tag]`, an OCI image reference.
     Oci {
@@ -217,6 +221,30 @@ impl Platform {
             "fc" | "firecracker" => Some(Platform::Fc),
             "xen" => Some(Platform::Xen),
             _ => None,
+        }
+    }
+}
+
+impl RuntimeRef {
+    /// The package reference a registry runtime names (`None` for `kernel://` and the map
+    /// form), as text for [`kiln_oci::Reference::parse`].
+    pub fn package_reference(&self) -> Option<String> {
+        match self {
+            RuntimeRef::Package { name, tag, digest } => {
+                let mut r = name.clone();
+                if let Some(t) = tag {
+                    r.push_str(&format!(":{t}"));
+                }
+                if let Some(d) = digest {
+                    r.push_str(&format!("@{d}"));
+                }
+                Some(r)
+            }
+            RuntimeRef::Oci { image, tag } => Some(match tag {
+                Some(t) => format!("{image}:{t}"),
+                None => image.clone(),
+            }),
+            RuntimeRef::Kernel { .. } | RuntimeRef::Source { .. } => None,
         }
     }
 }

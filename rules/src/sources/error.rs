@@ -82,6 +82,14 @@ pub enum SourceError {
         /// What it served now.
         actual: String,
     },
+    /// A `runtime:` package could not be resolved or pulled.
+    #[error("runtime {reference}: {message}")]
+    Registry {
+        /// The reference.
+        reference: String,
+        /// What went wrong and what to do.
+        message: String,
+    },
     /// A file-system error in the git cache.
     #[error("`{component}`: cannot {action} {}: {source}; check the permissions and free space of the kiln cache directory", path.display())]
     Io {
@@ -107,6 +115,7 @@ impl SourceError {
             | SourceError::Spec { component, .. }
             | SourceError::Io { component, .. } => component,
             SourceError::Download { url, .. } | SourceError::ArchiveChanged { url, .. } => url,
+            SourceError::Registry { reference, .. } => reference,
         }
     }
 }

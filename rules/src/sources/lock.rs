@@ -24,6 +24,12 @@
 //! size = 1058642
 //! ```
 //!
+//! [[runtime]]                        # a `runtime:` package, per target
+//! target = "qemu-x86_64"
+//! reference = "unikraft.org/base:latest"   # as resolved (registry, repository, tag)
+//! index = "sha256:…"                 # the index the tag named
+//! manifest = "sha256:…"              # the manifest chosen for the target
+//!
 //! Download entries are added when a build first downloads a URL, and kept while the lock
 //! file is rewritten (a URL is immutable once pinned); `kiln fetch` checks every URL again
 //! and moves an entry whose server now serves other bytes (`--locked` makes that an error).
@@ -98,6 +104,20 @@ pub struct CloneEntry {
     pub tree: String,
 }
 
+/// One pinned runtime package: the manifest a target's `runtime:` resolved to.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RuntimeEntry {
+    /// The target's canonical name.
+    pub target: String,
+    /// The reference, `registry/repository:tag`.
+    pub reference: String,
+    /// The index digest the tag named (`sha256:…`).
+    pub index: String,
+    /// The manifest chosen for the target (`sha256:…`).
+    pub manifest: String,
+}
+
 impl CloneEntry {
     /// The key clones are kept under: `<url>#<ref>`.
     pub fn key(&self) -> String {
@@ -114,6 +134,8 @@ pub struct LockFile {
     pub downloads: BTreeMap<String, DownloadEntry>,
     /// Clones by [`CloneEntry::key`].
     pub clones: BTreeMap<String, CloneEntry>,
+    /// Runtime packages by target.
+    pub runtimes: BTreeMap<String, RuntimeEntry>,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -126,6 +148,8 @@ struct RawLock {
     download: Vec<DownloadEntry>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     clone: Vec<CloneEntry>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    runtime: Vec<RuntimeEntry>,
 }
 
 /// Where the lock file of the Kraftfile at `kraftfile` is.
@@ -215,10 +239,26 @@ impl LockFile {
             }
             clones.insert(c.key(), c);
         }
+        let mut runtimes = BTreeMap::new();
+        for r in raw.runtime {
+            let digest = |s: &str| kiln_oci::Sha256::parse(s).is_ok();
+            if !digest(&r.index) || !digest(&r.manifest) {
+                return Err(Diagnostic::new(
+                    path,
+                    format!(
+                        "runtime of `{}`: index and manifest must be sha256:<64 hex>",
+                        r.target
+                    ),
+                )
+                .with_help(regenerate));
+            }
+            runtimes.insert(r.target.clone(), r);
+        }
         Ok(LockFile {
             entries,
             downloads,
             clones,
+            runtimes,
         })
     }
 
@@ -229,6 +269,7 @@ impl LockFile {
             source: self.entries.values().cloned().collect(),
             download: self.downloads.values().cloned().collect(),
             clone: self.clones.values().cloned().collect(),
+            runtime: self.runtimes.values().cloned().collect(),
         };
         // Serializing plain strings and numbers cannot fail; fall back to the header alone
         // rather than panic if it ever did.
@@ -315,8 +356,30 @@ impl LockFile {
                 Some(_) => {}
             }
         }
+        for (target, new) in &self.runtimes {
+            match old.runtimes.get(target) {
+                None => out.push(format!(
+                    "runtime of {target}: added {} at {}",
+                    new.reference,
+                    short_digest(&new.manifest)
+                )),
+                Some(was) if was != new => out.push(format!(
+                    "runtime of {target}: {} {} -> {} {}",
+                    was.reference,
+                    short_digest(&was.manifest),
+                    new.reference,
+                    short_digest(&new.manifest)
+                )),
+                Some(_) => {}
+            }
+        }
         out
     }
+}
+
+fn short_digest(d: &str) -> &str {
+    let hex = d.strip_prefix("sha256:").unwrap_or(d);
+    &hex[..hex.len().min(12)]
 }
 
 /// The message `--locked` gives when the lock file would change.

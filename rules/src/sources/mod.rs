@@ -28,6 +28,7 @@ mod git;
 mod lock;
 mod progress;
 mod refs;
+mod runtime;
 mod spec;
 
 use std::collections::BTreeMap;
@@ -42,8 +43,8 @@ pub use config::{KilnConfig, load_config};
 pub use error::SourceError;
 pub use git::Git;
 pub use lock::{
-    CloneEntry, DownloadEntry, LOCK_FILE_NAME, LOCK_FORMAT, LockEntry, LockFile, lock_path,
-    would_change_message,
+    CloneEntry, DownloadEntry, LOCK_FILE_NAME, LOCK_FORMAT, LockEntry, LockFile, RuntimeEntry,
+    lock_path, would_change_message,
 };
 pub use progress::DownloadReporter;
 pub use refs::Refs;
@@ -127,6 +128,7 @@ pub struct SourceResolver {
     decisions: Mutex<BTreeMap<String, LockDecision>>,
     downloads: Mutex<BTreeMap<String, DownloadEntry>>,
     clones: Mutex<BTreeMap<String, CloneEntry>>,
+    runtimes: Mutex<BTreeMap<String, RuntimeEntry>>,
 }
 
 impl SourceResolver {
@@ -139,6 +141,7 @@ impl SourceResolver {
             decisions: Mutex::new(BTreeMap::new()),
             downloads: Mutex::new(BTreeMap::new()),
             clones: Mutex::new(BTreeMap::new()),
+            runtimes: Mutex::new(BTreeMap::new()),
         }
     }
 
@@ -349,10 +352,14 @@ impl SourceResolver {
         let mut clones = old.map(|l| l.clones.clone()).unwrap_or_default();
         let recorded = self.clones.lock().unwrap_or_else(|e| e.into_inner());
         clones.extend(recorded.iter().map(|(k, c)| (k.clone(), c.clone())));
+        let mut runtimes = old.map(|l| l.runtimes.clone()).unwrap_or_default();
+        let recorded = self.runtimes.lock().unwrap_or_else(|e| e.into_inner());
+        runtimes.extend(recorded.iter().map(|(k, r)| (k.clone(), r.clone())));
         LockFile {
             entries,
             downloads,
             clones,
+            runtimes,
         }
     }
 

@@ -10,4 +10,5 @@ pub mod initrd;
 pub mod kernel;
 pub mod package;
 pub mod rootfs;
+pub mod runtime;
 pub mod sources;

@@ -72,8 +72,14 @@ pub struct PackageContent {
 pub struct TargetPackageStep {
     /// The step id.
     pub id: String,
-    /// `[kernel step, kconfig step]`, then the initrd step when the initrd is a layer.
+    /// The kernel, kconfig and initrd steps, each once.
     pub deps: Vec<String>,
+    /// The step whose `kernel` output is packaged.
+    pub kernel_step: String,
+    /// The step whose `config` output (a `.config`) gives the platform's features.
+    pub config_step: String,
+    /// The step whose `initrd` output is a layer, when the initrd is not embedded.
+    pub initrd_step: Option<String>,
     /// The package.
     pub options: PackageOptions,
     /// The target's content.
@@ -107,11 +113,11 @@ impl Step for TargetPackageStep {
         let mut action = Action::new("package", RULE_VERSION)
             .input(
                 "kernel",
-                output(deps, &self.deps[0], "kernel")?.digest.raw(),
+                output(deps, &self.kernel_step, "kernel")?.digest.raw(),
             )
             .input(
                 "config",
-                output(deps, &self.deps[1], "config")?.digest.raw(),
+                output(deps, &self.config_step, "config")?.digest.raw(),
             )
             .param("format", o.format.name())
             .param("reference", o.meta.reference.original.clone())
@@ -132,7 +138,7 @@ impl Step for TargetPackageStep {
                         .collect::<Vec<_>>(),
                 ),
             );
-        if let Some(initrd) = self.deps.get(2) {
+        if let Some(initrd) = &self.initrd_step {
             action = action.input("initrd", output(deps, initrd, "initrd")?.digest.raw());
         }
         Ok(Prepared::Action(action))
@@ -143,16 +149,16 @@ impl Step for TargetPackageStep {
         ctx: &ExecContext<'_>,
     ) -> Result<ActionResult, StepError> {
         let store = ctx.store;
-        let config_file = output(deps, &self.deps[1], "config")?;
+        let config_file = output(deps, &self.config_step, "config")?;
         let mut config = String::new();
         store
             .open_blob(&config_file)?
             .read_to_string(&mut config)
             .map_err(failed(".config"))?;
         let (features, version) = features_of(&config);
-        let kernel = output(deps, &self.deps[0], "kernel")?;
+        let kernel = output(deps, &self.kernel_step, "kernel")?;
         let mut kernel_reader = store.open_blob(&kernel)?;
-        let initrd = match self.deps.get(2) {
+        let initrd = match &self.initrd_step {
             Some(step) => Some(output(deps, step, "initrd")?),
             None => None,
         };
