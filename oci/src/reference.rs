@@ -176,6 +176,9 @@ fn check_repository(repo: &str) -> Result<(), String> {
     if repo.is_empty() {
         return Err("the name is empty".into());
     }
+    if repo.contains(':') {
+        return Err("only one `:TAG` may follow the name".into());
+    }
     for part in repo.split('/') {
         let ok = !part.is_empty()
             && part

@@ -97,7 +97,7 @@ fn kernel_path(project: &Project, target: &Target) -> Result<PathBuf, String> {
         Some(RuntimeRef::Kernel { path }) => Ok(project.resolve(path)),
         // The `<target>/kernel` step puts a registry runtime's kernel where a kernel
         // project's goes.
-        Some(RuntimeRef::Package { .. } | RuntimeRef::Oci { .. }) => {
+        Some(r) if r.package_reference().is_some() => {
             let file = format!("{}_{}-{}", kf.name, target.plat, target.arch);
             Ok(project.outdir().join(file))
         }

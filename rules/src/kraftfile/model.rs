@@ -244,6 +244,22 @@ impl RuntimeRef {
                 Some(t) => format!("{image}:{t}"),
                 None => image.clone(),
             }),
+            // kraft's map form names a package in `source:` (`unikraft.org/base`), its tag
+            // in `version:`.
+            RuntimeRef::Source {
+                source: Some(source),
+                version,
+            } if !source.contains("://") || source.starts_with("oci://") => {
+                let name = source.trim_start_matches("oci://");
+                let tagged = name
+                    .rsplit('/')
+                    .next()
+                    .is_some_and(|last| last.contains(':'));
+                Some(match version {
+                    Some(v) if !tagged && !name.contains('@') => format!("{name}:{v}"),
+                    _ => name.to_string(),
+                })
+            }
             RuntimeRef::Kernel { .. } | RuntimeRef::Source { .. } => None,
         }
     }
