@@ -339,3 +339,73 @@ fn a_corrupted_blob_is_refused_and_an_offline_pull_uses_the_store() {
         "{err}"
     );
 }
+
+#[test]
+fn the_bearer_token_flow_and_credential_helpers() {
+    let secret = "token-server-secret";
+    let reg = Registry::start(Kind::Token {
+        user: "bob".into(),
+        password: secret.into(),
+    });
+    let w = World::new();
+    let p = kernel_project(&w, "app", "");
+    let name = format!("{}/team/hello:1", reg.addr);
+    ok(kiln(&w, &p), &["pkg", "--name", &name]);
+    let err = fails(kiln(&w, &p), &["pkg", "push", &name]);
+    assert!(err.contains("kiln login"), "no credentials: {err}");
+
+    let mut login = kiln(&w, &p);
+    login
+        .args(["login", &reg.addr, "-u", "bob", "--password-stdin"])
+        .write_stdin("not-it");
+    let out = login.output().unwrap();
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains("refused the credentials"),
+        "{}",
+        text(&out.stderr)
+    );
+
+    let mut login = kiln(&w, &p);
+    login
+        .args(["login", &reg.addr, "-u", "bob", "--password-stdin"])
+        .write_stdin(secret);
+    let out = login.output().unwrap();
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let (report, err) = ok(kiln(&w, &p), &["pkg", "push", &name, "-o", "json"]);
+    assert_eq!(
+        report["push"]["uploaded"].as_array().unwrap().len(),
+        3,
+        "{report}"
+    );
+    assert!(
+        reg.token_log().contains("GET /token authenticated=True"),
+        "{}",
+        reg.token_log()
+    );
+    assert!(!err.contains(secret) && !report.to_string().contains(secret));
+
+    // A Docker credential helper answers for the registry (`credHelpers`).
+    let w2 = World::new();
+    let bin = w2.scratch.path().join("bin");
+    write(
+        &bin.join("docker-credential-kilntest"),
+        format!(
+            "#!/bin/sh\ncat >/dev/null\necho '{{\"Username\":\"bob\",\"Secret\":\"{secret}\"}}'\n"
+        ),
+    );
+    chmod(&bin.join("docker-credential-kilntest"), 0o755);
+    write(
+        &w2.scratch.path().join("home/.docker/config.json"),
+        format!(r#"{{"credHelpers":{{"{}":"kilntest"}}}}"#, reg.addr),
+    );
+    let path = format!(
+        "{}:{}",
+        bin.display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    let mut pull = kiln(&w2, w2.scratch.path());
+    pull.env("PATH", path);
+    let (_, err) = ok(pull, &["pkg", "pull", &name]);
+    assert!(!err.contains(secret));
+}

@@ -304,13 +304,23 @@ mod tests {
     }
 
     #[test]
-    fn registry_runtimes_are_not_pulled_yet() {
+    fn registry_runtimes_boot_what_their_kernel_step_puts_in_outdir() {
         let d = tempfile::tempdir().unwrap();
-        let p = project(d.path(), "spec: v0.6\nruntime: base:latest\n");
+        let p = project(
+            d.path(),
+            "spec: v0.6\nname: demo\nruntime: localhost:5000/base:latest\n",
+        );
         let t = &crate::select::select_targets(&p, &Default::default()).unwrap()[0];
-        let err = boot_plan(&p, t, &RunInputs::default(), &|_| None).unwrap_err();
+        let plan = boot_plan(&p, t, &RunInputs::default(), &|_| None).unwrap();
+        let want = format!("demo_{}-{}", t.plat, t.arch);
+        assert_eq!(plan.kernel, p.outdir().join(want));
+        let p2 = project(
+            d.path(),
+            "spec: v0.6\nruntime:\n  source: https://x.example/u.git\n",
+        );
+        let err = boot_plan(&p2, t, &RunInputs::default(), &|_| None).unwrap_err();
         assert!(
-            err.contains("`base:latest`") && err.contains("kernel://PATH"),
+            err.contains("built from sources") && err.contains("kernel://PATH"),
             "{err}"
         );
         let bad = RunInputs {

@@ -14,11 +14,16 @@ pub enum Kind {
     Basic { user: String, password: String },
     /// TLS with a certificate for 127.0.0.1 signed by a CA the test makes (`cert()`).
     Tls,
+    /// Bearer tokens from a token server (tests/support/token_server.py) that takes
+    /// `user`/`password` as Basic credentials, as Docker Hub and GHCR work.
+    Token { user: String, password: String },
 }
 
 /// A running registry; killed when dropped.
 pub struct Registry {
     child: Child,
+    /// The token server of a [`Kind::Token`] registry.
+    tokens: Option<Child>,
     /// `127.0.0.1:PORT`.
     pub addr: String,
     /// Its directory: config, storage (`data/`), log, certificate.
@@ -33,6 +38,7 @@ impl Registry {
         let addr = format!("127.0.0.1:{port}");
         let mut http = format!("http: {{addr: \"{addr}\"");
         let mut auth = String::new();
+        let mut tokens = None;
         match &kind {
             Kind::Open => {}
             Kind::Basic { user, password } => {
@@ -115,6 +121,53 @@ impl Registry {
                     d.join("key.pem").display()
                 ));
             }
+            Kind::Token { user, password } => {
+                let d = dir.path();
+                let ok = Command::new("openssl")
+                    .args([
+                        "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
+                    ])
+                    .args([
+                        "-subj",
+                        "/CN=kiln test token issuer",
+                        "-keyout",
+                        "token.key",
+                        "-out",
+                        "token.pem",
+                    ])
+                    .current_dir(d)
+                    .stderr(Stdio::null())
+                    .stdout(Stdio::null())
+                    .status()
+                    .expect("openssl is installed");
+                assert!(ok.success());
+                let script =
+                    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/support/token_server.py");
+                let portfile = d.join("token.port");
+                let child = Command::new("python3")
+                    .arg(script)
+                    .args([d.join("token.key"), d.join("token.pem")])
+                    .args([user, password, "kiln-test-issuer"])
+                    .arg(&portfile)
+                    .arg(d.join("token.log"))
+                    .spawn()
+                    .expect("python3 runs the token server");
+                tokens = Some(child);
+                let start = Instant::now();
+                while !portfile.exists() {
+                    assert!(
+                        start.elapsed() < Duration::from_secs(20),
+                        "the token server did not start"
+                    );
+                    std::thread::sleep(Duration::from_millis(20));
+                }
+                let port = std::fs::read_to_string(&portfile).unwrap();
+                auth = format!(
+                    "auth: {{token: {{realm: \"http://127.0.0.1:{port}/token\", service: kiln-test, issuer: \
+                     kiln-test-issuer, rootcertbundle: \"{}\"}}}}\n",
+                    d.join("token.pem").display()
+                );
+            }
         }
         http.push('}');
         let config = format!(
@@ -131,7 +184,12 @@ impl Registry {
             .stderr(log)
             .spawn()
             .expect("docker-registry is installed (apt-get install docker-registry)");
-        let r = Registry { child, addr, dir };
+        let r = Registry {
+            child,
+            tokens,
+            addr,
+            dir,
+        };
         r.wait_listening();
         r
     }
@@ -180,6 +238,15 @@ impl Registry {
     pub fn stop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+        if let Some(t) = &mut self.tokens {
+            let _ = t.kill();
+            let _ = t.wait();
+        }
+    }
+
+    /// The token server's request log (token registries).
+    pub fn token_log(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("token.log")).unwrap_or_default()
     }
 }
 

@@ -89,6 +89,8 @@ pub enum SourceError {
         reference: String,
         /// What went wrong and what to do.
         message: String,
+        /// The registry could not be reached (not a refusal): the input is unresolved now.
+        unreachable: bool,
     },
     /// A file-system error in the git cache.
     #[error("`{component}`: cannot {action} {}: {source}; check the permissions and free space of the kiln cache directory", path.display())]

@@ -23,6 +23,7 @@ use super::{RuntimeEntry, SourceError, SourceResolver};
 fn registry_error(r: &Reference, e: RegistryError) -> SourceError {
     SourceError::Registry {
         reference: r.to_string(),
+        unreachable: matches!(e, RegistryError::Transport { .. }),
         message: e.to_string(),
     }
 }
@@ -42,6 +43,7 @@ impl SourceResolver {
             SourceError::Registry {
                 reference: r.to_string(),
                 message: e.to_string(),
+                unreachable: false,
             }
         })?;
         Client::new(
@@ -106,6 +108,7 @@ impl SourceResolver {
                 serde_json::from_slice(&bytes).map_err(|e| SourceError::Registry {
                     reference: reference.clone(),
                     message: format!("its index does not parse: {e}"),
+                    unreachable: false,
                 })?;
             let chosen = index
                 .manifests
@@ -114,6 +117,7 @@ impl SourceResolver {
                 .ok_or_else(|| SourceError::Registry {
                     reference: reference.clone(),
                     message: no_match(selector, &describe(&index.manifests)),
+                    unreachable: false,
                 })?;
             chosen.digest
         } else {
@@ -155,6 +159,7 @@ impl SourceResolver {
             .ok_or_else(|| SourceError::Registry {
                 reference: r.to_string(),
                 message: no_match(selector, &holds(&record)),
+                unreachable: false,
             })?;
         Ok(self.record_runtime(RuntimeEntry {
             target: target.into(),
@@ -179,6 +184,7 @@ impl SourceResolver {
         let bad = |message: String| SourceError::Registry {
             reference: pin.reference.clone(),
             message,
+            unreachable: false,
         };
         let r = Reference::parse(&pin.reference, &self.default_registry())
             .map_err(|e| bad(e.to_string()))?;

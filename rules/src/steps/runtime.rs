@@ -53,7 +53,10 @@ impl Step for RuntimeStep {
             .resolver
             .resolve_runtime(&self.target, &self.reference, &self.selector)
             .map_err(|e| match e {
-                SourceError::NeedsNetwork { .. } => StepError::Unresolved(e.to_string()),
+                SourceError::NeedsNetwork { .. }
+                | SourceError::Registry {
+                    unreachable: true, ..
+                } => StepError::Unresolved(e.to_string()),
                 e => StepError::Failed(e.to_string()),
             })?;
         let digest = Digest::of(format!("runtime {} {}", pin.index, pin.manifest).as_bytes());
