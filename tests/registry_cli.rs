@@ -409,3 +409,99 @@ fn the_bearer_token_flow_and_credential_helpers() {
     let (_, err) = ok(pull, &["pkg", "pull", &name]);
     assert!(!err.contains(secret));
 }
+
+#[test]
+fn chunked_uploads_mirrors_and_a_round_trip_through_skopeo() {
+    let reg = Registry::start(Kind::Open);
+    let w = World::new();
+    let p = kernel_project(&w, "app", "");
+    let name = format!("{}/chunky:1", reg.addr);
+    let (record, _) = ok(kiln(&w, &p), &["pkg", "--name", &name, "-o", "json"]);
+    let config = w.scratch.path().join("kiln.toml");
+    write(
+        &config,
+        format!("[registries.\"{}\"]\nchunked = true\n", reg.addr),
+    );
+    ok(kiln_with(&w, &p, &config), &["pkg", "push", &name]);
+    assert_eq!(reg.uploads("chunky"), 3);
+    let patches = reg
+        .log()
+        .lines()
+        .filter(|l| l.contains("\"PATCH /v2/chunky/blobs/uploads/"))
+        .count();
+    assert!(
+        patches >= 3,
+        "chunked uploads send PATCH requests: {patches}"
+    );
+
+    // skopeo copies it out to an OCI layout and back in under another name: same digests.
+    let layout = w.scratch.path().join("skopeo-layout");
+    let back = format!("{}/back:1", reg.addr);
+    skopeo(&[
+        "copy",
+        "--all",
+        "--preserve-digests",
+        "--src-tls-verify=false",
+        &format!("docker://{name}"),
+        &format!("oci:{}:1", layout.display()),
+    ]);
+    skopeo(&[
+        "copy",
+        "--all",
+        "--preserve-digests",
+        "--dest-tls-verify=false",
+        &format!("oci:{}:1", layout.display()),
+        &format!("docker://{back}"),
+    ]);
+    let w2 = World::new();
+    let (pulled, _) = ok(
+        kiln(&w2, w2.scratch.path()),
+        &["pkg", "pull", &back, "-o", "json"],
+    );
+    assert_eq!(
+        pulled["digest"], record["digest"],
+        "a round trip through skopeo changes nothing"
+    );
+
+    // A pull goes to the configured mirror first; a mirror that is down is skipped.
+    let mirror = Registry::start(Kind::Open);
+    skopeo(&[
+        "copy",
+        "--all",
+        "--preserve-digests",
+        "--src-tls-verify=false",
+        "--dest-tls-verify=false",
+        &format!("docker://{name}"),
+        &format!("docker://{}/chunky:1", mirror.addr),
+    ]);
+    let cfg = w2.scratch.path().join("mirrors.toml");
+    write(
+        &cfg,
+        format!(
+            "[registries.\"{}\"]\nmirrors = [\"127.0.0.1:9\", \"{}\"]\n",
+            reg.addr, mirror.addr
+        ),
+    );
+    let w3 = World::new();
+    let blob_gets = |r: &Registry| {
+        r.log()
+            .lines()
+            .filter(|l| l.contains("\"GET /v2/chunky/blobs/"))
+            .count()
+    };
+    let from_origin = blob_gets(&reg);
+    let (_, err) = ok(
+        kiln_with(&w3, w3.scratch.path(), &cfg),
+        &["pkg", "pull", &name],
+    );
+    assert!(
+        err.contains("mirror 127.0.0.1:9") && err.contains("trying the next"),
+        "{err}"
+    );
+    assert_eq!(blob_gets(&mirror), 3, "the blobs came from the mirror");
+    assert_eq!(
+        blob_gets(&reg),
+        from_origin,
+        "and none from the registry itself"
+    );
+}

@@ -173,3 +173,66 @@ fn descriptor(media_type: &str, blob: &crate::Blob, platform: Option<Platform>) 
         platform,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::image::LayerFile;
+    use crate::reference::{DEFAULT_REGISTRY, Reference};
+    use kiln_engine::memstore::MemStore;
+
+    /// The exact bytes of a urunc package of fixed inputs: `KILN_BLESS=1` rewrites the
+    /// golden files in `tests/golden/urunc/` (review the diff: every byte is a format
+    /// decision).
+    #[test]
+    fn writes_the_same_bytes_as_the_golden_files() {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/golden/urunc");
+        let store = MemStore::default();
+        let meta = PackageMeta {
+            reference: Reference::parse("localhost:5000/hello:1.0", DEFAULT_REGISTRY).unwrap(),
+            created: Some("2025-01-02T03:04:05Z".into()),
+            tool_version: "0.1.0+kiln".into(),
+        };
+        let (kernel, initrd) = (vec![0x7fu8; 700], b"070701fake".to_vec());
+        let target = TargetImage {
+            plat: "qemu".into(),
+            arch: "x86_64".into(),
+            kernel: LayerFile {
+                data: &mut kernel.as_slice(),
+                size: 700,
+                mode: 0o755,
+            },
+            initrd: Some(LayerFile {
+                data: &mut initrd.as_slice(),
+                size: 10,
+                mode: 0o644,
+            }),
+            features: vec!["CONFIG_PLAT_KVM=y".into()],
+            version: Some("0.17.0~abc1234".into()),
+            app_name: "hello".into(),
+            cmd: vec!["/bin/app".into(), "-v".into()],
+            env: vec!["A=1".into()],
+            labels: BTreeMap::from([("team".into(), "kiln".into())]),
+        };
+        let built = manifest(&meta, target, &store).unwrap();
+        let index = index(std::slice::from_ref(&built.descriptor));
+        let mut files = vec![("index.json", index)];
+        for (blob, name) in built
+            .blobs
+            .iter()
+            .zip(["layer.tar", "config.json", "manifest.json"])
+        {
+            files.push((name, store.blob(&blob.file.digest).unwrap()));
+        }
+        for (name, bytes) in files {
+            let path = dir.join(name);
+            if std::env::var_os("KILN_BLESS").is_some_and(|v| v == "1") {
+                std::fs::create_dir_all(&dir).unwrap();
+                std::fs::write(&path, &bytes).unwrap();
+            }
+            let want = std::fs::read(&path)
+                .unwrap_or_else(|e| panic!("{}: {e} (KILN_BLESS=1 makes it)", path.display()));
+            assert_eq!(bytes, want, "{name} differs from {}", path.display());
+        }
+    }
+}
