@@ -82,16 +82,27 @@ fn package(args: &PkgArgs) -> Result<(), CliError> {
         ..Default::default()
     };
     let s = session::open_with(project_args, Some(jobs), extras)?;
-    let report = crate::build::build_session(&s, jobs, args.build.explain, project_args.locked)?;
-    crate::build::check_succeeded(&report)?;
+    let mut result = None;
+    for attempt in 0..2 {
+        let report =
+            crate::build::build_session(&s, jobs, args.build.explain, project_args.locked)?;
+        crate::build::check_succeeded(&report)?;
+        let key = report
+            .steps
+            .iter()
+            .find(|r| r.id == PACKAGE)
+            .and_then(|r| r.key)
+            .ok_or_else(|| CliError::Failed("internal: the build has no package step".into()))?;
+        result = session::open_store()?.lookup(&key)?;
+        if result.is_some() || attempt == 1 {
+            break;
+        }
+        // The package steps were up to date by the project's state, but the cache no longer
+        // holds their result (cleaned, or evicted): forget them and package again.
+        forget_package_steps(&s);
+    }
     let store = session::open_store()?;
-    let key = report
-        .steps
-        .iter()
-        .find(|r| r.id == PACKAGE)
-        .and_then(|r| r.key)
-        .ok_or_else(|| CliError::Failed("internal: the build has no package step".into()))?;
-    let result = store.lookup(&key)?.ok_or_else(|| {
+    let result = result.ok_or_else(|| {
         CliError::Failed(
             "the package was removed from the cache while it was built; run kiln pkg again".into(),
         )
@@ -130,6 +141,17 @@ fn package(args: &PkgArgs) -> Result<(), CliError> {
         crate::registry::push(&reference, args.build.project.output)?;
     }
     Ok(())
+}
+
+/// Clears the project state of the package steps, so that the next build looks them up.
+fn forget_package_steps(s: &session::Session) {
+    let state = kiln_engine::state::StateDir::new(&s.project.state_dir().join("state"));
+    for step in &s.plan.steps {
+        if step.kind() == "package" || step.kind() == "index" {
+            let prev = state.load(step.id());
+            let _ = state.save(step.id(), &prev, &Default::default());
+        }
+    }
 }
 
 /// A record as `pkg ls -o json` and `pkg -o json` show it.

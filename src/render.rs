@@ -42,6 +42,13 @@ impl EventSink for Progress {
                 );
                 return;
             }
+            Event::Missing { digest } => {
+                eprintln!(
+                    "kiln: blob {digest} is no longer in the cache (cleaned or evicted); the \
+                     steps that made it run again"
+                );
+                return;
+            }
             Event::Started { .. } => return,
         };
         let quiet = matches!(r.status, StepStatus::Source | StepStatus::UpToDate);

@@ -31,6 +31,14 @@ impl MemStore {
         }
     }
 
+    /// Removes every blob and action, as `kiln cache clean` does.
+    pub fn clear(&self) {
+        self.forget_actions();
+        if let Ok(mut b) = self.blobs.lock() {
+            b.clear();
+        }
+    }
+
     /// The bytes of a blob.
     pub fn blob(&self, d: &BlobDigest) -> Option<Vec<u8>> {
         self.blobs.lock().ok()?.get(d).cloned()

@@ -105,6 +105,12 @@ pub enum Event<'a> {
         /// The blob.
         digest: BlobDigest,
     },
+    /// A step needed a blob that a result taken as up to date names, and the store no longer
+    /// has it (cleaned or evicted); the steps that made it run again.
+    Missing {
+        /// The blob.
+        digest: BlobDigest,
+    },
 }
 
 /// Receives events from worker threads.

@@ -58,8 +58,8 @@ pub struct RunConfig<'a> {
 struct Outcome {
     report: StepReport,
     value: Option<Arc<Value>>,
-    /// A blob the store found damaged while this step read it.
-    damaged: Option<BlobDigest>,
+    /// A blob the store found damaged (true) or missing (false) while this step read it.
+    damaged: Option<(BlobDigest, bool)>,
 }
 
 struct Sched {
@@ -75,14 +75,24 @@ struct Sched {
 /// state of every step whose last result named that blob (the store has deleted it, so those
 /// steps are rebuilt rather than taken as up to date).
 pub fn run(graph: &Graph, cfg: &RunConfig<'_>) -> RunReport {
-    let (report, damaged) = run_once(graph, cfg);
-    if cfg.mode != Mode::Build || damaged.is_empty() {
+    let (report, lost) = run_once(graph, cfg);
+    if cfg.mode != Mode::Build || lost.is_empty() {
         return report;
     }
-    for digest in &damaged {
-        cfg.events.event(Event::Damaged { digest: *digest });
+    for (digest, was_damaged) in &lost {
+        cfg.events.event(match was_damaged {
+            true => Event::Damaged { digest: *digest },
+            false => Event::Missing { digest: *digest },
+        });
     }
+    let damaged: Vec<BlobDigest> = lost.iter().map(|(d, _)| *d).collect();
     forget_producers(graph, cfg, &damaged);
+    if lost.iter().any(|(_, was_damaged)| !was_damaged) {
+        // A missing blob means the cache lost entries (cleaned, evicted): every result the
+        // state takes as up to date but the cache no longer records is rebuilt, in this one
+        // rerun rather than one blob at a time.
+        forget_unrecorded(graph, cfg);
+    }
     run_once(graph, cfg).0
 }
 
@@ -100,7 +110,20 @@ fn forget_producers(graph: &Graph, cfg: &RunConfig<'_>, damaged: &[BlobDigest]) 
     }
 }
 
-fn run_once(graph: &Graph, cfg: &RunConfig<'_>) -> (RunReport, Vec<BlobDigest>) {
+/// Clears the state of every action step whose last key the store no longer records.
+fn forget_unrecorded(graph: &Graph, cfg: &RunConfig<'_>) {
+    for step in &graph.steps {
+        let prev = cfg.state.load(step.id());
+        if let Some(key) = prev.key
+            && prev.result.is_some()
+            && !cfg.store.contains(&key).unwrap_or(false)
+        {
+            let _ = cfg.state.save(step.id(), &prev, &StepState::default());
+        }
+    }
+}
+
+fn run_once(graph: &Graph, cfg: &RunConfig<'_>) -> (RunReport, Vec<(BlobDigest, bool)>) {
     let n = graph.steps.len();
     let waiting_on: Vec<usize> = graph.deps.iter().map(Vec::len).collect();
     let ready = graph
@@ -254,7 +277,7 @@ fn decide(
     deps: &DepValues<'_>,
     cfg: &RunConfig<'_>,
     report: &mut StepReport,
-    damaged: &mut Option<BlobDigest>,
+    damaged: &mut Option<(BlobDigest, bool)>,
 ) -> Option<Arc<Value>> {
     let prev = cfg.state.load(step.id());
     match step.prepare(deps) {
@@ -270,8 +293,16 @@ fn decide(
                 Ok(Some(result)) => Some(Arc::new(Value::Action { key, result })),
                 Ok(None) => None,
                 Err(e) => {
-                    if let StepError::Store(StoreError::Damaged { digest, .. }) = &e {
-                        *damaged = Some(*digest);
+                    match &e {
+                        StepError::Store(StoreError::Damaged { digest, .. }) => {
+                            *damaged = Some((*digest, true));
+                        }
+                        // A result taken as up to date names a blob the cache no longer
+                        // has (cleaned, or evicted): its producers are rebuilt.
+                        StepError::Store(StoreError::MissingBlob(digest)) => {
+                            *damaged = Some((*digest, false));
+                        }
+                        _ => {}
                     }
                     fail(report, e);
                     None

@@ -441,3 +441,99 @@ fn reasons_render_as_documented() {
         "up to date: same key as the last build, outputs intact"
     );
 }
+
+/// An action that reads its one action dependency's blob through the store (as real steps
+/// do), then appends the bytes of a source.
+struct Reader {
+    id: String,
+    deps: Vec<String>,
+    runs: Arc<AtomicUsize>,
+}
+
+impl Step for Reader {
+    fn id(&self) -> &str {
+        &self.id
+    }
+    fn kind(&self) -> &str {
+        "reader"
+    }
+    fn deps(&self) -> &[String] {
+        &self.deps
+    }
+    fn prepare(&self, deps: &DepValues<'_>) -> Result<Prepared, StepError> {
+        let mut a = Action::new("reader", 1);
+        for d in &self.deps {
+            a = a.input(d, deps.digest(d)?);
+        }
+        Ok(Prepared::Action(a))
+    }
+    fn execute(
+        &self,
+        deps: &DepValues<'_>,
+        ctx: &ExecContext<'_>,
+    ) -> Result<ActionResult, StepError> {
+        self.runs.fetch_add(1, Ordering::SeqCst);
+        let file = deps.result(&self.deps[0])?.outputs["out"];
+        let mut bytes = Vec::new();
+        std::io::Read::read_to_end(&mut ctx.store.open_blob(&file)?, &mut bytes).unwrap();
+        bytes.extend(deps.data::<Vec<u8>>(&self.deps[1])?);
+        let mut w = ctx.store.blob_writer()?;
+        std::io::Write::write_all(&mut w, &bytes).unwrap();
+        let out = w.commit(false)?;
+        Ok(ActionResult::with_outputs(BTreeMap::from([(
+            "out".to_string(),
+            out,
+        )])))
+    }
+}
+
+#[test]
+fn a_blob_the_cache_lost_rebuilds_what_made_it_in_one_rerun() {
+    let fx = Fixture::new();
+    let (a_src, b_src) = (
+        Arc::new(Mutex::new(b"A".to_vec())),
+        Arc::new(Mutex::new(b"1".to_vec())),
+    );
+    let s = fx.store.clone();
+    let upper = TestStep::action("upper", &["a"], move |d| {
+        Ok(bytes_of(d, "a", &s).to_ascii_uppercase())
+    });
+    let upper_runs = upper.runs.clone();
+    let reader = Reader {
+        id: "reader".into(),
+        deps: vec!["upper".into(), "b".into()],
+        runs: Arc::default(),
+    };
+    let reader_runs = reader.runs.clone();
+    let steps: Vec<Arc<dyn Step>> = vec![
+        Arc::new(TestStep::source("a", &a_src)),
+        Arc::new(TestStep::source("b", &b_src)),
+        Arc::new(upper),
+        Arc::new(reader),
+    ];
+    assert!(fx.run(steps.clone(), Mode::Build, 1).succeeded());
+    // The cache is emptied; `upper` is still up to date by the state (it materializes
+    // nothing), and `reader` must run because its own input changed.
+    fx.store.clear();
+    *b_src.lock().unwrap() = b"2".to_vec();
+    let r = fx.run(steps, Mode::Build, 1);
+    assert!(
+        r.succeeded(),
+        "{:?}",
+        r.steps
+            .iter()
+            .map(|s| (&s.id, &s.status))
+            .collect::<Vec<_>>()
+    );
+    assert_eq!(
+        upper_runs.load(Ordering::SeqCst),
+        2,
+        "the producer of the lost blob ran again"
+    );
+    assert_eq!(status(&r, "reader"), StepStatus::Ran);
+    assert_eq!(
+        reader_runs.load(Ordering::SeqCst),
+        3,
+        "once, then failed on the lost blob, then again"
+    );
+}
