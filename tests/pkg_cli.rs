@@ -198,6 +198,18 @@ fn a_kraftkit_package_has_krafts_layout() {
     let mut sorted = features.clone();
     sorted.sort();
     assert_eq!(features, sorted, "os.features are sorted");
+    // What kraftkit's reader checks (oci/compatible.go, oci/manager.go processV1IndexManifests)
+    // before it takes a manifest for `kraft run --plat qemu --arch x86_64` of a runtime
+    // asking for the options its target implies.
+    let kraft_selects = |d: &Value| {
+        let compatible = d["annotations"].get("sh.kraftkit.version").is_some();
+        let p = &d["platform"];
+        let feats: Vec<&str> = p["os.features"].as_array().map_or(vec![], |a| a.iter().filter_map(|f| f.as_str()).collect());
+        let wanted = ["CONFIG_ARCH_X86_64=y", "CONFIG_KVM_VMM_QEMU=y", "CONFIG_PLAT_KVM=y"];
+        compatible && p["os"] == "qemu" && p["architecture"] == "x86_64" && wanted.iter().all(|w| feats.contains(w))
+    };
+    assert!(kraft_selects(entry), "{entry}");
+    assert!(manifest["annotations"].get("sh.kraftkit.version").is_some());
     let layers = manifest["layers"].as_array().unwrap();
     let paths: Vec<(&str, &str)> = layers
         .iter()
