@@ -4,8 +4,8 @@ use crate::cli::LockArgs;
 use crate::error::CliError;
 use crate::session;
 
-/// Runs `kiln lock`. Every source is resolved (fetching what is needed unless `--offline`);
-/// nothing is built.
+/// Runs `kiln lock`. Every source is resolved (fetching what is needed unless `--offline`),
+/// and runtime packages are pulled; nothing is built.
 pub fn lock(args: &LockArgs) -> Result<(), CliError> {
     let s = session::open_with(
         &args.project,
@@ -20,7 +20,7 @@ pub fn lock(args: &LockArgs) -> Result<(), CliError> {
     let failed: Vec<String> = report
         .steps
         .iter()
-        .filter(|r| r.kind == "sources" && r.status.is_failure())
+        .filter(|r| (r.kind == "sources" || r.kind == "runtime") && r.status.is_failure())
         .map(|r| match &r.status {
             kiln_engine::report::StepStatus::Failed(m)
             | kiln_engine::report::StepStatus::Unresolved(m) => format!("{}: {m}", r.id),
@@ -34,5 +34,26 @@ pub fn lock(args: &LockArgs) -> Result<(), CliError> {
         )));
     }
     session::update_lock(&s, &report, args.project.locked)?;
+    pull_runtimes(&s)
+}
+
+/// Pulls every runtime package the lock now pins that kiln does not hold yet, so that a
+/// later `kiln run --offline` has its kernel.
+fn pull_runtimes(s: &session::Session) -> Result<(), CliError> {
+    let pins = s.resolver.lock_entries().runtimes;
+    if pins.is_empty() {
+        return Ok(());
+    }
+    let store = session::open_store()?;
+    for pin in pins.values() {
+        let record = s
+            .resolver
+            .pull_runtime(pin, &store)
+            .map_err(|e| CliError::Failed(e.to_string()))?;
+        eprintln!(
+            "kiln: {} holds the runtime of {} ({})",
+            record.reference, pin.target, pin.manifest
+        );
+    }
     Ok(())
 }

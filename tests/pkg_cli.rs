@@ -204,9 +204,18 @@ fn a_kraftkit_package_has_krafts_layout() {
     let kraft_selects = |d: &Value| {
         let compatible = d["annotations"].get("sh.kraftkit.version").is_some();
         let p = &d["platform"];
-        let feats: Vec<&str> = p["os.features"].as_array().map_or(vec![], |a| a.iter().filter_map(|f| f.as_str()).collect());
-        let wanted = ["CONFIG_ARCH_X86_64=y", "CONFIG_KVM_VMM_QEMU=y", "CONFIG_PLAT_KVM=y"];
-        compatible && p["os"] == "qemu" && p["architecture"] == "x86_64" && wanted.iter().all(|w| feats.contains(w))
+        let feats: Vec<&str> = p["os.features"]
+            .as_array()
+            .map_or(vec![], |a| a.iter().filter_map(|f| f.as_str()).collect());
+        let wanted = [
+            "CONFIG_ARCH_X86_64=y",
+            "CONFIG_KVM_VMM_QEMU=y",
+            "CONFIG_PLAT_KVM=y",
+        ];
+        compatible
+            && p["os"] == "qemu"
+            && p["architecture"] == "x86_64"
+            && wanted.iter().all(|w| feats.contains(w))
     };
     assert!(kraft_selects(entry), "{entry}");
     assert!(manifest["annotations"].get("sh.kraftkit.version").is_some());
