@@ -192,7 +192,7 @@ fn a_packaged_runtime_project_runs_by_reference_elsewhere() {
 fn the_manifest_is_chosen_by_platform_and_kconfig() {
     let reg = Registry::start(Kind::Open);
     let publisher = Machine::new();
-    push_base(&publisher, &reg);
+    let base_digest = push_base(&publisher, &reg);
     let dev = Machine::new();
     let p = runtime_project(&dev, &reg, "targets:\n  - fc/x86_64\n");
     let err = dev.fails(&p, &["run", "-W", "--rm"]);
