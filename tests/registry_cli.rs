@@ -53,7 +53,11 @@ fn push_and_pull_through_an_open_registry() {
     let p = kernel_project(&w, "app", "");
     let name = format!("{}/team/hello:1.0", reg.addr);
     let (record, _) = ok(kiln(&w, &p), &["pkg", "--name", &name, "-o", "json"]);
-    let (report, _) = ok(kiln(&w, &p), &["pkg", "push", &name, "-o", "json"]);
+    let (report, err) = ok(kiln(&w, &p), &["pkg", "push", &name, "-o", "json"]);
+    assert!(
+        !err.contains('\x1b'),
+        "no progress bar when stderr is not a terminal: {err:?}"
+    );
     assert_eq!(
         report["push"]["uploaded"].as_array().unwrap().len(),
         3,

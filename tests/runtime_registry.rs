@@ -214,4 +214,20 @@ fn the_manifest_is_chosen_by_platform_and_kconfig() {
         err.contains("CONFIG_NOT_IN_BASE=y"),
         "the kconfig it asks for is named: {err}"
     );
+
+    // A runtime named by digest needs no tag.
+    let p3 = dev.w.dir("app3");
+    write(
+        &p3.join("Kraftfile"),
+        format!(
+            "spec: v0.6\nname: app\nruntime: {}/base@{base_digest}\nrootfs: ./rootfs\ntargets:\n  - qemu/x86_64\n",
+            reg.addr
+        ),
+    );
+    standard_rootfs(&p3.join("rootfs"));
+    let (console, _) = dev.ok(&p3, &["run", "-W", "--rm"]);
+    assert!(
+        console.contains("app: greeting: from the registry"),
+        "{console}"
+    );
 }
