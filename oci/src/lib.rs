@@ -7,6 +7,7 @@
 
 pub mod blobs;
 pub mod digest;
+pub mod flatten;
 pub mod gojson;
 pub mod image;
 pub mod kraftkit;

@@ -119,10 +119,16 @@ pub fn plan(
         archs.sort();
         archs.dedup();
         let outdir = project.outdir();
+        let checkouts = opts
+            .cache_dir
+            .clone()
+            .unwrap_or_else(|| project.state_dir())
+            .join("rootfs");
         steps.push(Arc::new(RootfsStep {
             id: ROOTFS.into(),
             kind,
             scanner: scanner.clone(),
+            checkouts,
         }));
         steps.push(Arc::new(InitrdStep {
             id: INITRD.into(),
@@ -236,10 +242,7 @@ fn rootfs_kind(project: &Project) -> Result<Option<RootfsKind>, Diagnostic> {
         return Ok(Some(RootfsKind::Dir(path)));
     }
     if name.ends_with(".tar") || name.ends_with(".tar.gz") || name.ends_with(".tgz") {
-        return Ok(Some(RootfsKind::Unsupported(format!(
-            "rootfs `{}` is a tar archive; tar rootfs are not implemented yet",
-            rootfs.value
-        ))));
+        return Ok(Some(RootfsKind::Tar(path)));
     }
     crate::initrd::check_newc(&path).map_err(|e| {
         at(format!(

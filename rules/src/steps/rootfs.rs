@@ -1,8 +1,12 @@
 //! The `rootfs` step: a source step that hashes the project's root filesystem.
 //!
 //! A directory becomes a [`Tree`] (scanned through the stat cache, so a no-op build reads
-//! no file). An existing cpio archive is taken as it is: its digest is its content's.
-//! Other kinds kraft knows (Dockerfile, tar, OCI image) are planned as unresolved.
+//! no file). An existing cpio archive is taken as it is: its digest is its content's. A tar
+//! or tar.gz archive is a flat tree: it is unpacked once per content (BLAKE3 of the archive)
+//! into an immutable directory of the machine-wide cache (`<cache>/rootfs/tar-<hex>/`, made
+//! in a temporary directory and renamed, with `kiln_oci::flatten`'s safety checks), which is
+//! then a directory rootfs. Other kinds kraft knows (Dockerfile, OCI image) are planned as
+//! unresolved.
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -22,6 +26,8 @@ pub enum RootfsKind {
     Dir(PathBuf),
     /// An existing newc archive, used as it is.
     Cpio(PathBuf),
+    /// A tar archive (gzip-compressed or not), taken as a flat tree.
+    Tar(PathBuf),
     /// A kind kiln cannot build yet; the reason says which.
     Unsupported(String),
     /// The path does not exist (or cannot be read); the message says where kiln looked.
@@ -58,6 +64,8 @@ pub struct RootfsStep {
     pub kind: RootfsKind,
     /// The project's tree scanner (stat cache and change-watcher memos).
     pub scanner: Arc<TreeScanner>,
+    /// Where unpacked archives are kept (`<cache>/rootfs`).
+    pub checkouts: PathBuf,
 }
 
 impl Step for RootfsStep {
@@ -72,21 +80,11 @@ impl Step for RootfsStep {
     }
     fn prepare(&self, _: &DepValues<'_>) -> Result<Prepared, StepError> {
         match &self.kind {
-            RootfsKind::Dir(root) => {
-                let scanned = self.scanner.scan(root, &[]).map_err(scan_error)?;
-                let tree = scanned.tree();
-                Ok(Prepared::Source(SourceValue {
-                    vouched: tree.is_none(),
-                    digest: scanned.digest().raw(),
-                    tree: tree.clone(),
-                    witness: Some(scanned.witness()),
-                    data: Some(Arc::new(RootfsData::Dir {
-                        root: root.clone(),
-                        tree,
-                        digest: scanned.digest(),
-                        scanner: self.scanner.clone(),
-                    })),
-                }))
+            RootfsKind::Dir(root) => self.prepare_dir(root),
+            RootfsKind::Tar(path) => {
+                let (digest, _) = self.file_digest(path)?;
+                let root = self.unpack_tar(path, &digest.to_hex())?;
+                self.prepare_dir(&root)
             }
             RootfsKind::Cpio(path) => self.prepare_cpio(path),
             RootfsKind::Unsupported(why) | RootfsKind::Missing(why) => {
@@ -102,8 +100,28 @@ impl Step for RootfsStep {
 }
 
 impl RootfsStep {
-    fn prepare_cpio(&self, path: &PathBuf) -> Result<Prepared, StepError> {
-        check_newc(path).map_err(|e| StepError::Failed(e.to_string()))?;
+    fn prepare_dir(&self, root: &PathBuf) -> Result<Prepared, StepError> {
+        let scanned = self.scanner.scan(root, &[]).map_err(scan_error)?;
+        let tree = scanned.tree();
+        Ok(Prepared::Source(SourceValue {
+            vouched: tree.is_none(),
+            digest: scanned.digest().raw(),
+            tree: tree.clone(),
+            witness: Some(scanned.witness()),
+            data: Some(Arc::new(RootfsData::Dir {
+                root: root.clone(),
+                tree,
+                digest: scanned.digest(),
+                scanner: self.scanner.clone(),
+            })),
+        }))
+    }
+
+    /// The digest and metadata of a file, through the stat cache.
+    fn file_digest(
+        &self,
+        path: &PathBuf,
+    ) -> Result<(kiln_engine::Digest, std::fs::Metadata), StepError> {
         let meta = std::fs::metadata(path)
             .map_err(|e| StepError::Failed(format!("cannot read {}: {e}", path.display())))?;
         let key = StatKey::of(&meta);
@@ -117,8 +135,52 @@ impl RootfsStep {
                 d
             }
         };
+        Ok((digest.raw(), meta))
+    }
+
+    /// The directory holding the archive `path` (BLAKE3 `hex`) unpacked: made once, in a
+    /// temporary directory renamed into place, so a half-unpacked tree is never used.
+    fn unpack_tar(&self, path: &PathBuf, hex: &str) -> Result<PathBuf, StepError> {
+        let dest = self.checkouts.join(format!("tar-{hex}"));
+        if dest.is_dir() {
+            return Ok(dest);
+        }
+        let failed = |m: String| StepError::Failed(format!("rootfs {}: {m}", path.display()));
+        std::fs::create_dir_all(&self.checkouts).map_err(|e| failed(e.to_string()))?;
+        let _ = kiln_engine::temp_owner::remove_dead(&self.checkouts);
+        let temp = kiln_engine::temp_owner::temp_path_for(&self.checkouts, &format!("tar-{hex}"));
+        std::fs::create_dir(&temp).map_err(|e| failed(e.to_string()))?;
+        let unpacked = (|| {
+            let file = std::fs::File::open(path).map_err(|e| e.to_string())?;
+            let mut reader =
+                kiln_oci::flatten::decompressed(Box::new(std::io::BufReader::new(file)))
+                    .map_err(|e| e.to_string())?;
+            let mut flattener = kiln_oci::flatten::Flattener::new(&temp);
+            flattener.apply(&mut reader).map_err(|e| e.to_string())?;
+            Ok::<_, String>(flattener.finish())
+        })();
+        match unpacked {
+            Ok(_) => match std::fs::rename(&temp, &dest) {
+                Ok(()) => Ok(dest),
+                // Another build unpacked it meanwhile: the same bytes.
+                Err(_) if dest.is_dir() => {
+                    let _ = std::fs::remove_dir_all(&temp);
+                    Ok(dest)
+                }
+                Err(e) => Err(failed(e.to_string())),
+            },
+            Err(e) => {
+                let _ = std::fs::remove_dir_all(&temp);
+                Err(failed(e))
+            }
+        }
+    }
+
+    fn prepare_cpio(&self, path: &PathBuf) -> Result<Prepared, StepError> {
+        check_newc(path).map_err(|e| StepError::Failed(e.to_string()))?;
+        let (digest, meta) = self.file_digest(path)?;
         Ok(Prepared::Source(SourceValue {
-            digest: digest.raw(),
+            digest,
             tree: None,
             data: Some(Arc::new(RootfsData::Cpio {
                 path: path.clone(),
