@@ -8,7 +8,7 @@
 //! then a directory rootfs. Other kinds kraft knows (Dockerfile, OCI image) are planned as
 //! unresolved.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use kiln_engine::memo::TreeScanner;
@@ -100,7 +100,7 @@ impl Step for RootfsStep {
 }
 
 impl RootfsStep {
-    fn prepare_dir(&self, root: &PathBuf) -> Result<Prepared, StepError> {
+    fn prepare_dir(&self, root: &Path) -> Result<Prepared, StepError> {
         let scanned = self.scanner.scan(root, &[]).map_err(scan_error)?;
         let tree = scanned.tree();
         Ok(Prepared::Source(SourceValue {
@@ -109,7 +109,7 @@ impl RootfsStep {
             tree: tree.clone(),
             witness: Some(scanned.witness()),
             data: Some(Arc::new(RootfsData::Dir {
-                root: root.clone(),
+                root: root.to_path_buf(),
                 tree,
                 digest: scanned.digest(),
                 scanner: self.scanner.clone(),
