@@ -101,3 +101,143 @@ fn an_archive_that_escapes_its_tree_is_refused_naming_the_entry() {
         .collect();
     assert!(left.is_empty(), "nothing half-unpacked is kept: {left:?}");
 }
+
+/// An image made with umoci (an independent OCI tool): a first layer with a few files, a
+/// second that deletes one (a whiteout) and adds another. Returns the layout directory.
+fn umoci_image(dir: &Path) -> std::path::PathBuf {
+    let layout = dir.join("layout");
+    let run = |args: &[&str]| {
+        let out = std::process::Command::new("umoci")
+            .args(args)
+            .current_dir(dir)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "umoci {args:?}: {}",
+            text(&out.stderr)
+        );
+    };
+    run(&["init", "--layout", "layout"]);
+    run(&["new", "--image", "layout:base"]);
+    run(&["unpack", "--rootless", "--image", "layout:base", "bundle"]);
+    let rootfs = dir.join("bundle/rootfs");
+    write(&rootfs.join("etc/motd"), "from an image\n");
+    write(&rootfs.join("etc/gone"), "deleted by the second layer\n");
+    write(&rootfs.join("bin/app"), "#!/bin/sh\n");
+    chmod(&rootfs.join("bin/app"), 0o755);
+    std::os::unix::fs::symlink("app", rootfs.join("bin/alias")).unwrap();
+    run(&["repack", "--image", "layout:base", "bundle"]);
+    std::fs::remove_file(rootfs.join("etc/gone")).unwrap();
+    write(&rootfs.join("etc/added"), "added by the second layer\n");
+    run(&["repack", "--image", "layout:base", "bundle"]);
+    layout
+}
+
+/// Adds an OCI index over the layout's `base` manifest, tagged `index`.
+fn add_index(layout: &Path) {
+    use sha2::Digest as _;
+    let top: serde_json::Value = serde_json::from_slice(&read(&layout.join("index.json"))).unwrap();
+    let m = top["manifests"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["annotations"]["org.opencontainers.image.ref.name"] == "base")
+        .unwrap()
+        .clone();
+    let index = serde_json::json!({"schemaVersion": 2, "mediaType": "application/vnd.oci.image.index.v1+json", "manifests": [
+        {"mediaType": m["mediaType"], "digest": m["digest"], "size": m["size"], "platform": {"architecture": "arm64", "os": "linux"}},
+        {"mediaType": m["mediaType"], "digest": m["digest"], "size": m["size"], "platform": {"architecture": "amd64", "os": "linux"}}]});
+    let bytes = serde_json::to_vec(&index).unwrap();
+    let hex: String = sha2::Sha256::digest(&bytes)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    write(&layout.join("blobs/sha256").join(&hex), &bytes);
+    let mut top = top;
+    top["manifests"].as_array_mut().unwrap().push(serde_json::json!({
+        "mediaType": "application/vnd.oci.image.index.v1+json", "digest": format!("sha256:{hex}"), "size": bytes.len(),
+        "annotations": {"org.opencontainers.image.ref.name": "index"}}));
+    write(
+        &layout.join("index.json"),
+        serde_json::to_vec(&top).unwrap(),
+    );
+}
+
+#[test]
+fn an_image_rootfs_in_either_media_type_family_is_flattened_with_its_whiteouts() {
+    let reg = common::registry::Registry::start(common::registry::Kind::Open);
+    let w = World::new();
+    let layout = umoci_image(&w.dir("img"));
+    add_index(&layout);
+    let src = |tag: &str| format!("oci:{}:{tag}", layout.display());
+    let dst = |tag: &str| format!("docker://{}/img:{tag}", reg.addr);
+    let skopeo = common::registry::skopeo;
+    skopeo(&["copy", "--dest-tls-verify=false", &src("base"), &dst("oci")]);
+    skopeo(&[
+        "copy",
+        "--all",
+        "--dest-tls-verify=false",
+        &src("index"),
+        &dst("index"),
+    ]);
+    skopeo(&[
+        "copy",
+        "--format",
+        "v2s2",
+        "--dest-tls-verify=false",
+        &src("base"),
+        &dst("docker"),
+    ]);
+    let raw = skopeo(&["inspect", "--raw", "--tls-verify=false", &dst("docker")]);
+    assert!(
+        text(&raw).contains("application/vnd.docker.image.rootfs.diff.tar.gzip"),
+        "{}",
+        text(&raw)
+    );
+
+    let mut initrds = Vec::new();
+    for tag in ["oci", "index", "docker"] {
+        let p = project_with_rootfs(
+            &w,
+            &format!("from-{tag}"),
+            &format!("{}/img:{tag}", reg.addr),
+        );
+        write(
+            &p.join("Kraftfile"),
+            format!(
+                "spec: v0.6\nname: demo\nruntime: kernel://k\nrootfs: {}/img:{tag}\ntargets:\n  - qemu/x86_64\n",
+                reg.addr
+            ),
+        );
+        let (code, _, err) = build_json(&w, &p, &[]);
+        assert_eq!(code, 0, "{tag}: {err}");
+        let cpio = parse_cpio(&read(&initramfs(&p, "x86_64")));
+        let names = cpio.names();
+        assert!(
+            names.contains(&"etc/motd")
+                && names.contains(&"etc/added")
+                && names.contains(&"bin/alias"),
+            "{tag}: {names:?}"
+        );
+        assert!(
+            !names.contains(&"etc/gone"),
+            "{tag}: the whiteout deletes it: {names:?}"
+        );
+        assert_eq!(cpio.get("etc/motd").data, b"from an image\n");
+        initrds.push(read(&initramfs(&p, "x86_64")));
+    }
+    assert!(
+        initrds.windows(2).all(|x| x[0] == x[1]),
+        "the same filesystem from every family gives the same initrd"
+    );
+
+    // Offline, what was pulled is used; a tag never pulled is unresolved.
+    let p = w.dir("from-oci");
+    let (code, _, err) = build_json(&w, &p, &["--offline"]);
+    assert_eq!(code, 0, "{err}");
+    let q = project_with_rootfs(&w, "never", &format!("{}/img:never", reg.addr));
+    let (code, _, err) = build_json(&w, &q, &["--offline"]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("has not pulled this image"), "{err}");
+}

@@ -129,6 +129,8 @@ pub fn plan(
             kind,
             scanner: scanner.clone(),
             checkouts,
+            resolver: opts.sources.clone(),
+            archs: archs.iter().map(|a| a.to_string()).collect(),
         }));
         steps.push(Arc::new(InitrdStep {
             id: INITRD.into(),
@@ -225,6 +227,14 @@ fn rootfs_kind(project: &Project) -> Result<Option<RootfsKind>, Diagnostic> {
     }
     let meta = match std::fs::metadata(&path) {
         Ok(meta) => meta,
+        Err(_) if looks_like_image(&rootfs.value) => {
+            // kraft's rule: what is not a file or directory is an image reference (Docker's
+            // default registry for names without one, as `FROM` would take them).
+            return match kiln_oci::Reference::parse(&rootfs.value, "docker.io") {
+                Ok(r) => Ok(Some(RootfsKind::Image(r))),
+                Err(e) => Err(at(e.to_string())),
+            };
+        }
         Err(e) => {
             let where_ = format!("{}:{}", project.kraftfile.path.display(), rootfs.pos);
             return Ok(Some(RootfsKind::Missing(format!(
@@ -370,6 +380,14 @@ fn runtime_steps(
             .join(format!("{}_{}-{}", kf.name, t.plat, t.arch)),
     }));
     Ok(vec![runtime_id, kernel_id])
+}
+
+/// Whether a `rootfs:` that names no file reads as an image reference: a tag, a digest or a
+/// registry (`alpine:3`, `localhost:5000/base`), never a relative or absolute path.
+fn looks_like_image(value: &str) -> bool {
+    !value.starts_with(['.', '/', '~'])
+        && (value.contains(':') || value.contains('@') || value.contains('/'))
+        && kiln_oci::Reference::parse(value, "docker.io").is_ok()
 }
 
 /// The path kiln materializes a target's initrd to (for tests and the CLI).

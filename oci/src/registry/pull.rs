@@ -230,3 +230,53 @@ pub fn config_of(
     serde_json::from_slice(&bytes)
         .map_err(|e| RegistryError::Local(format!("{}: its config: {e}", record.reference)))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::spec::Platform;
+
+    fn entry(os: &str, arch: &str, features: &[&str]) -> Descriptor {
+        Descriptor {
+            media_type: spec::MEDIA_MANIFEST.into(),
+            digest: Sha256::of(format!("{os}{arch}").as_bytes()),
+            size: 1,
+            urls: vec![],
+            annotations: Default::default(),
+            platform: Some(Platform {
+                architecture: arch.into(),
+                os: os.into(),
+                os_features: features.iter().map(|f| f.to_string()).collect(),
+                ..Platform::default()
+            }),
+        }
+    }
+
+    #[test]
+    fn selects_as_kraft_does_by_platform_architecture_and_features() {
+        let all = [
+            entry("qemu", "arm64", &["CONFIG_A=y"]),
+            entry("qemu", "x86_64", &["CONFIG_A=y", "CONFIG_B=y"]),
+            entry("fc", "x86_64", &["CONFIG_A=y"]),
+        ];
+        let pick = |s: &Selector| all.iter().position(|d| s.matches(d));
+        let s = Selector {
+            os: Some("qemu".into()),
+            arch: Some("x86_64".into()),
+            ..Selector::default()
+        };
+        assert_eq!(pick(&s), Some(1));
+        let s = Selector {
+            os: Some("fc".into()),
+            features: vec!["CONFIG_B=y".into()],
+            ..Selector::default()
+        };
+        assert_eq!(pick(&s), None, "every requested feature must be listed");
+        let s = Selector {
+            digest: Some(all[2].digest),
+            ..Selector::default()
+        };
+        assert_eq!(pick(&s), Some(2));
+        assert_eq!(describe(&all), "qemu/arm64, qemu/x86_64, fc/x86_64");
+    }
+}

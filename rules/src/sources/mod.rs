@@ -25,6 +25,7 @@ mod cache;
 mod config;
 mod error;
 mod git;
+mod image;
 mod lock;
 mod progress;
 mod refs;
@@ -42,6 +43,7 @@ pub use cache::{Checkout, GitCache, Subject, repo_key};
 pub use config::{KilnConfig, load_config};
 pub use error::SourceError;
 pub use git::Git;
+pub use image::ImageCheckout;
 pub use lock::{
     CloneEntry, DownloadEntry, LOCK_FILE_NAME, LOCK_FORMAT, LockEntry, LockFile, RuntimeEntry,
     lock_path, would_change_message,

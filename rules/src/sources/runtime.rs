@@ -20,7 +20,7 @@ use kiln_oci::store::{PackageRecord, PackageStore};
 
 use super::{RuntimeEntry, SourceError, SourceResolver};
 
-fn registry_error(r: &Reference, e: RegistryError) -> SourceError {
+pub(super) fn registry_error(r: &Reference, e: RegistryError) -> SourceError {
     SourceError::Registry {
         reference: r.to_string(),
         unreachable: matches!(e, RegistryError::Transport { .. }),
@@ -30,7 +30,7 @@ fn registry_error(r: &Reference, e: RegistryError) -> SourceError {
 
 impl SourceResolver {
     /// A client for `r`'s registry with the config's settings and the user's credentials.
-    fn registry_client(&self, r: &Reference) -> Result<Client, SourceError> {
+    pub(super) fn registry_client(&self, r: &Reference) -> Result<Client, SourceError> {
         let settings = self
             .opts
             .config

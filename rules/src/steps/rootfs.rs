@@ -5,8 +5,8 @@
 //! or tar.gz archive is a flat tree: it is unpacked once per content (BLAKE3 of the archive)
 //! into an immutable directory of the machine-wide cache (`<cache>/rootfs/tar-<hex>/`, made
 //! in a temporary directory and renamed, with `kiln_oci::flatten`'s safety checks), which is
-//! then a directory rootfs. Other kinds kraft knows (Dockerfile, OCI image) are planned as
-//! unresolved.
+//! then a directory rootfs. An OCI image is pulled and flattened the same way
+//! (`sources/image.rs`). A Dockerfile is planned as unresolved.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -28,6 +28,8 @@ pub enum RootfsKind {
     Cpio(PathBuf),
     /// A tar archive (gzip-compressed or not), taken as a flat tree.
     Tar(PathBuf),
+    /// An OCI image, pulled for `linux/<arch>` and flattened.
+    Image(kiln_oci::Reference),
     /// A kind kiln cannot build yet; the reason says which.
     Unsupported(String),
     /// The path does not exist (or cannot be read); the message says where kiln looked.
@@ -64,8 +66,12 @@ pub struct RootfsStep {
     pub kind: RootfsKind,
     /// The project's tree scanner (stat cache and change-watcher memos).
     pub scanner: Arc<TreeScanner>,
-    /// Where unpacked archives are kept (`<cache>/rootfs`).
+    /// Where unpacked archives and images are kept (`<cache>/rootfs`).
     pub checkouts: PathBuf,
+    /// Pulls images (absent in plans made without one).
+    pub resolver: Option<Arc<crate::sources::SourceResolver>>,
+    /// The architectures of the selected targets (an image is pulled for one).
+    pub archs: Vec<String>,
 }
 
 impl Step for RootfsStep {
@@ -86,6 +92,7 @@ impl Step for RootfsStep {
                 let root = self.unpack_tar(path, &digest.to_hex())?;
                 self.prepare_dir(&root)
             }
+            RootfsKind::Image(r) => self.prepare_image(r),
             RootfsKind::Cpio(path) => self.prepare_cpio(path),
             RootfsKind::Unsupported(why) | RootfsKind::Missing(why) => {
                 Err(StepError::Unresolved(why.clone()))
@@ -115,6 +122,31 @@ impl RootfsStep {
                 scanner: self.scanner.clone(),
             })),
         }))
+    }
+
+    fn prepare_image(&self, r: &kiln_oci::Reference) -> Result<Prepared, StepError> {
+        let Some(resolver) = &self.resolver else {
+            return Err(StepError::Unresolved(format!(
+                "rootfs {r}: images are pulled only in builds"
+            )));
+        };
+        let [arch] = self.archs.as_slice() else {
+            return Err(StepError::Unresolved(format!(
+                "rootfs {r} is an image, pulled for one architecture, and the selected targets \
+                 are for {}; choose one with --arch",
+                self.archs.join(", ")
+            )));
+        };
+        let checkout = resolver
+            .checkout_image(r, arch, &self.checkouts)
+            .map_err(|e| match e {
+                crate::sources::SourceError::NeedsNetwork { .. }
+                | crate::sources::SourceError::Registry {
+                    unreachable: true, ..
+                } => StepError::Unresolved(e.to_string()),
+                e => StepError::Failed(format!("rootfs: {e}")),
+            })?;
+        self.prepare_dir(&checkout.dir)
     }
 
     /// The digest and metadata of a file, through the stat cache.

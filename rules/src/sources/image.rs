@@ -1,0 +1,200 @@
+//! OCI image rootfs (`rootfs: alpine:3`, `rootfs: localhost:5000/base:1`): the image's
+//! manifest for `linux/<arch>` (amd64, arm64), its layers flattened with whiteouts into an
+//! immutable directory of the machine-wide cache, `<cache>/rootfs/image-<manifest hex>/`.
+//!
+//! Both media-type families are read: OCI indexes and manifests, and Docker's manifest lists
+//! and schema 2 manifests; layers may be gzip-compressed or not (zstd is not read yet).
+//! Every layer is downloaded to a temporary file with its SHA-256 checked while it streams,
+//! then flattened; the directory appears by rename only when every layer applied. The tag's
+//! last resolution is remembered beside it (`image-refs/<blake3 of the reference>`), so an
+//! `--offline` build uses what was pulled before.
+
+use std::path::{Path, PathBuf};
+
+use kiln_oci::Reference;
+use kiln_oci::registry::client::NoProgress;
+use kiln_oci::registry::pull::{Selector, describe};
+use kiln_oci::spec::{Index, Manifest};
+
+use super::runtime::registry_error;
+use super::{SourceError, SourceResolver};
+
+/// What an image checkout holds.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ImageCheckout {
+    /// The flattened filesystem.
+    pub dir: PathBuf,
+    /// The manifest it came from.
+    pub manifest: String,
+    /// Entries skipped (devices, FIFOs).
+    pub skipped: Vec<String>,
+}
+
+fn bad(r: &Reference, message: String) -> SourceError {
+    SourceError::Registry {
+        reference: r.to_string(),
+        message,
+        unreachable: false,
+    }
+}
+
+impl SourceResolver {
+    /// The image `r` for Linux on `arch` (kraft's name: `x86_64`, `arm64`), flattened into
+    /// `checkouts`.
+    pub fn checkout_image(
+        &self,
+        r: &Reference,
+        arch: &str,
+        checkouts: &Path,
+    ) -> Result<ImageCheckout, SourceError> {
+        let goarch = match arch {
+            "x86_64" => "amd64",
+            other => other,
+        };
+        let remembered = checkouts.join("image-refs").join(format!(
+            "{}-{goarch}",
+            blake3::hash(r.to_string().as_bytes()).to_hex()
+        ));
+        if self.opts.offline {
+            let manifest =
+                std::fs::read_to_string(&remembered).map_err(|_| SourceError::NeedsNetwork {
+                    component: "rootfs".into(),
+                    url: r.to_string(),
+                    why: "kiln has not pulled this image".into(),
+                    hint: "build once without --offline".into(),
+                })?;
+            let dir = checkouts.join(format!(
+                "image-{}",
+                manifest.trim().trim_start_matches("sha256:")
+            ));
+            if dir.is_dir() {
+                return Ok(ImageCheckout {
+                    dir,
+                    manifest: manifest.trim().to_string(),
+                    skipped: vec![],
+                });
+            }
+        }
+        let client = self.registry_client(r)?;
+        client
+            .authenticate(r, false)
+            .map_err(|e| registry_error(r, e))?;
+        let tag = r
+            .digest
+            .map(|d| d.to_string())
+            .unwrap_or_else(|| r.tag_or_latest().to_string());
+        let (bytes, digest, media_type) = client
+            .get_manifest(r, &tag)
+            .map_err(|e| registry_error(r, e))?;
+        let (manifest_bytes, manifest_digest) =
+            if media_type.contains("index") || media_type.contains("manifest.list") {
+                let index: Index = serde_json::from_slice(&bytes)
+                    .map_err(|e| bad(r, format!("its index does not parse: {e}")))?;
+                let selector = Selector {
+                    os: Some("linux".into()),
+                    arch: Some(goarch.into()),
+                    ..Selector::default()
+                };
+                let chosen = index
+                    .manifests
+                    .iter()
+                    .find(|d| selector.matches(d))
+                    .ok_or_else(|| {
+                        bad(
+                            r,
+                            format!(
+                                "no manifest for linux/{goarch}; its index holds {}",
+                                describe(&index.manifests)
+                            ),
+                        )
+                    })?;
+                let (b, d, _) = client
+                    .get_manifest(r, &chosen.digest.to_string())
+                    .map_err(|e| registry_error(r, e))?;
+                (b, d)
+            } else {
+                (bytes, digest)
+            };
+        let manifest: Manifest = serde_json::from_slice(&manifest_bytes)
+            .map_err(|e| bad(r, format!("its manifest does not parse: {e}")))?;
+        let dest = checkouts.join(format!("image-{}", manifest_digest.hex()));
+        let skipped = if dest.is_dir() {
+            vec![]
+        } else {
+            flatten_layers(&client, r, &manifest, checkouts, &dest)?
+        };
+        let write = || -> std::io::Result<()> {
+            std::fs::create_dir_all(checkouts.join("image-refs"))?;
+            kiln_engine::fsutil::write_atomic(&remembered, manifest_digest.to_string().as_bytes())
+        };
+        write().map_err(|e| bad(r, format!("cannot remember the resolution: {e}")))?;
+        Ok(ImageCheckout {
+            dir: dest,
+            manifest: manifest_digest.to_string(),
+            skipped,
+        })
+    }
+}
+
+/// Downloads and applies every layer of `manifest` into a temporary directory renamed to
+/// `dest`; returns what was skipped.
+fn flatten_layers(
+    client: &kiln_oci::registry::Client,
+    r: &Reference,
+    manifest: &Manifest,
+    checkouts: &Path,
+    dest: &Path,
+) -> Result<Vec<String>, SourceError> {
+    std::fs::create_dir_all(checkouts).map_err(|e| bad(r, e.to_string()))?;
+    let _ = kiln_engine::temp_owner::remove_dead(checkouts);
+    let name = dest
+        .file_name()
+        .unwrap_or_default()
+        .to_string_lossy()
+        .into_owned();
+    let temp = kiln_engine::temp_owner::temp_path_for(checkouts, &name);
+    let layer_file = kiln_engine::temp_owner::temp_path_for(checkouts, &format!("{name}.layer"));
+    let result = (|| {
+        std::fs::create_dir(&temp).map_err(|e| bad(r, e.to_string()))?;
+        let mut flattener = kiln_oci::flatten::Flattener::new(&temp);
+        for layer in &manifest.layers {
+            if layer.media_type.contains("zstd") {
+                return Err(bad(
+                    r,
+                    format!(
+                        "layer {} is zstd-compressed, which kiln does not read yet",
+                        layer.digest
+                    ),
+                ));
+            }
+            let mut out = std::fs::File::create(&layer_file).map_err(|e| bad(r, e.to_string()))?;
+            client
+                .pull_blob(r, &layer.digest, layer.size, &mut out, &NoProgress)
+                .map_err(|e| registry_error(r, e))?;
+            drop(out);
+            let file = std::fs::File::open(&layer_file).map_err(|e| bad(r, e.to_string()))?;
+            let mut reader =
+                kiln_oci::flatten::decompressed(Box::new(std::io::BufReader::new(file)))
+                    .map_err(|e| bad(r, e.to_string()))?;
+            flattener
+                .apply(&mut reader)
+                .map_err(|e| bad(r, format!("layer {}: {e}", layer.digest)))?;
+        }
+        Ok(flattener.finish().skipped)
+    })();
+    let _ = std::fs::remove_file(&layer_file);
+    match result {
+        Ok(skipped) => match std::fs::rename(&temp, dest) {
+            Ok(()) => Ok(skipped),
+            Err(_) if dest.is_dir() => {
+                let _ = std::fs::remove_dir_all(&temp);
+                Ok(skipped)
+            }
+            Err(e) => Err(bad(r, e.to_string())),
+        },
+        Err(e) => {
+            let _ = std::fs::remove_dir_all(&temp);
+            Err(e)
+        }
+    }
+}
