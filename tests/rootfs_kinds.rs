@@ -164,12 +164,72 @@ fn add_index(layout: &Path) {
     );
 }
 
+/// Adds a copy of the layout's `base` manifest whose layers are zstd-compressed, tagged
+/// `zstd` (skopeo 1.9 keeps gzip layers gzip).
+fn add_zstd(layout: &Path) {
+    use sha2::Digest as _;
+    let hex = |b: &[u8]| -> String {
+        sha2::Sha256::digest(b)
+            .iter()
+            .map(|x| format!("{x:02x}"))
+            .collect()
+    };
+    let blob = |d: &str| {
+        read(
+            &layout
+                .join("blobs/sha256")
+                .join(d.trim_start_matches("sha256:")),
+        )
+    };
+    let mut top: serde_json::Value =
+        serde_json::from_slice(&read(&layout.join("index.json"))).unwrap();
+    let base = top["manifests"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["annotations"]["org.opencontainers.image.ref.name"] == "base")
+        .unwrap()
+        .clone();
+    let mut manifest: serde_json::Value =
+        serde_json::from_slice(&blob(base["digest"].as_str().unwrap())).unwrap();
+    for layer in manifest["layers"].as_array_mut().unwrap() {
+        let mut plain = Vec::new();
+        std::io::Read::read_to_end(
+            &mut flate2::read::GzDecoder::new(blob(layer["digest"].as_str().unwrap()).as_slice()),
+            &mut plain,
+        )
+        .unwrap();
+        let mut z = Vec::new();
+        ruzstd::encoding::compress(
+            plain.as_slice(),
+            &mut z,
+            ruzstd::encoding::CompressionLevel::Fastest,
+        );
+        let h = hex(&z);
+        write(&layout.join("blobs/sha256").join(&h), &z);
+        layer["mediaType"] = "application/vnd.oci.image.layer.v1.tar+zstd".into();
+        layer["digest"] = format!("sha256:{h}").into();
+        layer["size"] = z.len().into();
+    }
+    let bytes = serde_json::to_vec(&manifest).unwrap();
+    let h = hex(&bytes);
+    write(&layout.join("blobs/sha256").join(&h), &bytes);
+    top["manifests"].as_array_mut().unwrap().push(serde_json::json!({
+        "mediaType": "application/vnd.oci.image.manifest.v1+json", "digest": format!("sha256:{h}"), "size": bytes.len(),
+        "annotations": {"org.opencontainers.image.ref.name": "zstd"}}));
+    write(
+        &layout.join("index.json"),
+        serde_json::to_vec(&top).unwrap(),
+    );
+}
+
 #[test]
 fn an_image_rootfs_in_either_media_type_family_is_flattened_with_its_whiteouts() {
     let reg = common::registry::Registry::start(common::registry::Kind::Open);
     let w = World::new();
     let layout = umoci_image(&w.dir("img"));
     add_index(&layout);
+    add_zstd(&layout);
     let src = |tag: &str| format!("oci:{}:{tag}", layout.display());
     let dst = |tag: &str| format!("docker://{}/img:{tag}", reg.addr);
     let skopeo = common::registry::skopeo;
@@ -196,8 +256,16 @@ fn an_image_rootfs_in_either_media_type_family_is_flattened_with_its_whiteouts()
         text(&raw)
     );
 
+    skopeo(&[
+        "copy",
+        "--dest-tls-verify=false",
+        &src("zstd"),
+        &dst("zstd"),
+    ]);
+    let raw = skopeo(&["inspect", "--raw", "--tls-verify=false", &dst("zstd")]);
+    assert!(text(&raw).contains("tar+zstd"), "{}", text(&raw));
     let mut initrds = Vec::new();
-    for tag in ["oci", "index", "docker"] {
+    for tag in ["oci", "index", "docker", "zstd"] {
         let p = project_with_rootfs(
             &w,
             &format!("from-{tag}"),

@@ -259,11 +259,11 @@ fn remove_any(p: &Path) -> Result<(), FlattenError> {
     }
 }
 
-/// `data` decompressed when it starts with the gzip magic, else as it is.
+/// `data` decompressed when it starts with the gzip or zstd magic, else as it is.
 pub fn decompressed<'a>(mut data: Box<dyn Read + 'a>) -> io::Result<Box<dyn Read + 'a>> {
-    let mut magic = [0u8; 2];
+    let mut magic = [0u8; 4];
     let mut got = 0;
-    while got < 2 {
+    while got < 4 {
         let n = data.read(&mut magic[got..])?;
         if n == 0 {
             break;
@@ -272,8 +272,13 @@ pub fn decompressed<'a>(mut data: Box<dyn Read + 'a>) -> io::Result<Box<dyn Read
     }
     let head = io::Cursor::new(magic[..got].to_vec());
     let chained: Box<dyn Read + 'a> = Box::new(head.chain(data));
-    if got == 2 && magic == [0x1f, 0x8b] {
+    if got >= 2 && magic[..2] == [0x1f, 0x8b] {
         Ok(Box::new(flate2::read::MultiGzDecoder::new(chained)))
+    } else if got == 4 && magic == [0x28, 0xb5, 0x2f, 0xfd] {
+        let decoder = ruzstd::decoding::StreamingDecoder::new(chained).map_err(|e| {
+            io::Error::new(io::ErrorKind::InvalidData, format!("a zstd layer: {e}"))
+        })?;
+        Ok(Box::new(decoder))
     } else {
         Ok(chained)
     }

@@ -83,7 +83,7 @@ pub enum SourceError {
         actual: String,
     },
     /// A `runtime:` package could not be resolved or pulled.
-    #[error("runtime {reference}: {message}")]
+    #[error("{reference}: {message}")]
     Registry {
         /// The reference.
         reference: String,

@@ -3,7 +3,7 @@
 //! immutable directory of the machine-wide cache, `<cache>/rootfs/image-<manifest hex>/`.
 //!
 //! Both media-type families are read: OCI indexes and manifests, and Docker's manifest lists
-//! and schema 2 manifests; layers may be gzip-compressed or not (zstd is not read yet).
+//! and schema 2 manifests; layers may be uncompressed, gzip or zstd (told by their magic).
 //! Every layer is downloaded to a temporary file with its SHA-256 checked while it streams,
 //! then flattened; the directory appears by rename only when every layer applied. The tag's
 //! last resolution is remembered beside it (`image-refs/<blake3 of the reference>`), so an
@@ -158,15 +158,6 @@ fn flatten_layers(
         std::fs::create_dir(&temp).map_err(|e| bad(r, e.to_string()))?;
         let mut flattener = kiln_oci::flatten::Flattener::new(&temp);
         for layer in &manifest.layers {
-            if layer.media_type.contains("zstd") {
-                return Err(bad(
-                    r,
-                    format!(
-                        "layer {} is zstd-compressed, which kiln does not read yet",
-                        layer.digest
-                    ),
-                ));
-            }
             let mut out = std::fs::File::create(&layer_file).map_err(|e| bad(r, e.to_string()))?;
             client
                 .pull_blob(r, &layer.digest, layer.size, &mut out, &NoProgress)
