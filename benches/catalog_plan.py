@@ -44,6 +44,8 @@ def invocation(catalog, kraftfile):
 def category(why):
     if "Dockerfile" in why:
         return "rootfs from a Dockerfile (the rootfs issue)"
+    if "kiln has not pulled" in why:
+        return "a runtime package never pulled (offline)"
     if "network" in why or "--offline" in why:
         return "a git source never fetched (offline)"
     return why[:80]
