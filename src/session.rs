@@ -243,7 +243,8 @@ pub fn update_lock(s: &Session, report: &RunReport, locked: bool) -> Result<(), 
     let pins_something = !new.entries.is_empty()
         || !new.downloads.is_empty()
         || !new.clones.is_empty()
-        || !new.runtimes.is_empty();
+        || !new.runtimes.is_empty()
+        || !new.images.is_empty();
     if s.lock.is_some() || pins_something {
         new.save(&path)?;
         eprintln!("kiln: updated {}: {}", path.display(), changes.join("; "));

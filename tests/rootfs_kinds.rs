@@ -300,8 +300,20 @@ fn an_image_rootfs_in_either_media_type_family_is_flattened_with_its_whiteouts()
         "the same filesystem from every family gives the same initrd"
     );
 
-    // Offline, what was pulled is used; a tag never pulled is unresolved.
+    // Kraftfile.lock pins the image; --locked holds to it.
     let p = w.dir("from-oci");
+    let lock = text(&read(&p.join("Kraftfile.lock")));
+    assert!(
+        lock.contains("[[image]]") && lock.contains("target = \"rootfs (x86_64)\""),
+        "{lock}"
+    );
+    let (code, _, err) = build_json(&w, &p, &["--locked"]);
+    assert_eq!(code, 0, "{err}");
+    let q = project_with_rootfs(&w, "unpinned", &format!("{}/img:oci", reg.addr));
+    let (code, _, err) = build_json(&w, &q, &["--locked"]);
+    assert_ne!(code, 0);
+    assert!(err.contains("does not pin the image"), "{err}");
+    // Offline, what was pulled is used; a tag never pulled is unresolved.
     let (code, _, err) = build_json(&w, &p, &["--offline"]);
     assert_eq!(code, 0, "{err}");
     let q = project_with_rootfs(&w, "never", &format!("{}/img:never", reg.addr));

@@ -40,13 +40,81 @@ fn bad(r: &Reference, message: String) -> SourceError {
 
 impl SourceResolver {
     /// The image `r` for Linux on `arch` (kraft's name: `x86_64`, `arm64`), flattened into
-    /// `checkouts`.
+    /// `checkouts`: the manifest Kraftfile.lock pins (`[[image]]`, target `rootfs (<arch>)`)
+    /// while it pins this reference, else the one the registry names now (recorded for the
+    /// new lock file; `--locked` refuses that).
     pub fn checkout_image(
         &self,
         r: &Reference,
         arch: &str,
         checkouts: &Path,
     ) -> Result<ImageCheckout, SourceError> {
+        let target = format!("rootfs ({arch})");
+        let pin = self
+            .opts
+            .lock
+            .as_ref()
+            .and_then(|l| l.images.get(&target))
+            .filter(|p| p.reference == r.to_string() && !self.opts.update_lock)
+            .cloned();
+        let (checkout, index) = match &pin {
+            Some(p) => {
+                let dir = checkouts.join(format!(
+                    "image-{}",
+                    p.manifest.trim_start_matches("sha256:")
+                ));
+                if dir.is_dir() {
+                    (
+                        ImageCheckout {
+                            dir,
+                            manifest: p.manifest.clone(),
+                            skipped: vec![],
+                        },
+                        p.index.clone(),
+                    )
+                } else {
+                    let digest =
+                        kiln_oci::Sha256::parse(&p.manifest).map_err(|e| bad(r, e.to_string()))?;
+                    let by_digest = Reference {
+                        digest: Some(digest),
+                        tag: None,
+                        ..r.clone()
+                    };
+                    (
+                        self.resolve_image(&by_digest, arch, checkouts)?.0,
+                        p.index.clone(),
+                    )
+                }
+            }
+            None if self.opts.locked => {
+                return Err(SourceError::LockMismatch {
+                    component: target,
+                    detail: format!("Kraftfile.lock does not pin the image {r}"),
+                });
+            }
+            None => self.resolve_image(r, arch, checkouts)?,
+        };
+        let entry = super::RuntimeEntry {
+            target: target.clone(),
+            reference: r.to_string(),
+            index,
+            manifest: checkout.manifest.clone(),
+        };
+        self.images
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(target, entry);
+        Ok(checkout)
+    }
+
+    /// Resolves `r` (offline: its last resolution) and checks it out; also returns the
+    /// digest the reference named (an index, or the manifest itself).
+    fn resolve_image(
+        &self,
+        r: &Reference,
+        arch: &str,
+        checkouts: &Path,
+    ) -> Result<(ImageCheckout, String), SourceError> {
         let goarch = match arch {
             "x86_64" => "amd64",
             other => other,
@@ -56,23 +124,26 @@ impl SourceResolver {
             blake3::hash(r.to_string().as_bytes()).to_hex()
         ));
         if self.opts.offline {
-            let manifest =
+            let text =
                 std::fs::read_to_string(&remembered).map_err(|_| SourceError::NeedsNetwork {
                     component: "rootfs".into(),
                     url: r.to_string(),
                     why: "kiln has not pulled this image".into(),
                     hint: "build once without --offline".into(),
                 })?;
+            let (index, manifest) = text.trim().split_once(' ').unwrap_or(("", text.trim()));
+            let (index, manifest) = (index.to_string(), manifest.to_string());
             let dir = checkouts.join(format!(
                 "image-{}",
                 manifest.trim().trim_start_matches("sha256:")
             ));
             if dir.is_dir() {
-                return Ok(ImageCheckout {
+                let checkout = ImageCheckout {
                     dir,
                     manifest: manifest.trim().to_string(),
                     skipped: vec![],
-                });
+                };
+                return Ok((checkout, index));
             }
         }
         let client = self.registry_client(r)?;
@@ -125,14 +196,16 @@ impl SourceResolver {
         };
         let write = || -> std::io::Result<()> {
             std::fs::create_dir_all(checkouts.join("image-refs"))?;
-            kiln_engine::fsutil::write_atomic(&remembered, manifest_digest.to_string().as_bytes())
+            let line = format!("{digest} {manifest_digest}");
+            kiln_engine::fsutil::write_atomic(&remembered, line.as_bytes())
         };
         write().map_err(|e| bad(r, format!("cannot remember the resolution: {e}")))?;
-        Ok(ImageCheckout {
+        let checkout = ImageCheckout {
             dir: dest,
             manifest: manifest_digest.to_string(),
             skipped,
-        })
+        };
+        Ok((checkout, digest.to_string()))
     }
 }
 

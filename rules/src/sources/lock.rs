@@ -30,6 +30,12 @@
 //! index = "sha256:…"                 # the index the tag named
 //! manifest = "sha256:…"              # the manifest chosen for the target
 //!
+//! [[image]]                          # an OCI image rootfs, per architecture
+//! target = "rootfs (x86_64)"
+//! reference = "docker.io/library/alpine:3"
+//! index = "sha256:…"
+//! manifest = "sha256:…"
+//!
 //! Download entries are added when a build first downloads a URL, and kept while the lock
 //! file is rewritten (a URL is immutable once pinned); `kiln fetch` checks every URL again
 //! and moves an entry whose server now serves other bytes (`--locked` makes that an error).
@@ -136,6 +142,8 @@ pub struct LockFile {
     pub clones: BTreeMap<String, CloneEntry>,
     /// Runtime packages by target.
     pub runtimes: BTreeMap<String, RuntimeEntry>,
+    /// Image rootfs by what they are for (`rootfs (x86_64)`).
+    pub images: BTreeMap<String, RuntimeEntry>,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -150,6 +158,8 @@ struct RawLock {
     clone: Vec<CloneEntry>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     runtime: Vec<RuntimeEntry>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    image: Vec<RuntimeEntry>,
 }
 
 /// Where the lock file of the Kraftfile at `kraftfile` is.
@@ -239,26 +249,34 @@ impl LockFile {
             }
             clones.insert(c.key(), c);
         }
-        let mut runtimes = BTreeMap::new();
-        for r in raw.runtime {
-            let digest = |s: &str| kiln_oci::Sha256::parse(s).is_ok();
-            if !digest(&r.index) || !digest(&r.manifest) {
-                return Err(Diagnostic::new(
-                    path,
-                    format!(
-                        "runtime of `{}`: index and manifest must be sha256:<64 hex>",
-                        r.target
-                    ),
-                )
-                .with_help(regenerate));
+        let pins = |list: Vec<RuntimeEntry>,
+                    what: &str|
+         -> Result<BTreeMap<String, RuntimeEntry>, Diagnostic> {
+            let mut out = BTreeMap::new();
+            for r in list {
+                let digest = |s: &str| kiln_oci::Sha256::parse(s).is_ok();
+                if !digest(&r.index) || !digest(&r.manifest) {
+                    return Err(Diagnostic::new(
+                        path,
+                        format!(
+                            "{what} of `{}`: index and manifest must be sha256:<64 hex>",
+                            r.target
+                        ),
+                    )
+                    .with_help(regenerate));
+                }
+                out.insert(r.target.clone(), r);
             }
-            runtimes.insert(r.target.clone(), r);
-        }
+            Ok(out)
+        };
+        let runtimes = pins(raw.runtime, "runtime")?;
+        let images = pins(raw.image, "image")?;
         Ok(LockFile {
             entries,
             downloads,
             clones,
             runtimes,
+            images,
         })
     }
 
@@ -270,6 +288,7 @@ impl LockFile {
             download: self.downloads.values().cloned().collect(),
             clone: self.clones.values().cloned().collect(),
             runtime: self.runtimes.values().cloned().collect(),
+            image: self.images.values().cloned().collect(),
         };
         // Serializing plain strings and numbers cannot fail; fall back to the header alone
         // rather than panic if it ever did.
@@ -356,8 +375,8 @@ impl LockFile {
                 Some(_) => {}
             }
         }
-        for (target, new) in &self.runtimes {
-            match old.runtimes.get(target) {
+        for (target, new) in self.runtimes.iter().chain(&self.images) {
+            match old.runtimes.get(target).or_else(|| old.images.get(target)) {
                 None => out.push(format!(
                     "runtime of {target}: added {} at {}",
                     new.reference,

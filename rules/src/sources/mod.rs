@@ -131,6 +131,7 @@ pub struct SourceResolver {
     downloads: Mutex<BTreeMap<String, DownloadEntry>>,
     clones: Mutex<BTreeMap<String, CloneEntry>>,
     runtimes: Mutex<BTreeMap<String, RuntimeEntry>>,
+    images: Mutex<BTreeMap<String, RuntimeEntry>>,
 }
 
 impl SourceResolver {
@@ -144,6 +145,7 @@ impl SourceResolver {
             downloads: Mutex::new(BTreeMap::new()),
             clones: Mutex::new(BTreeMap::new()),
             runtimes: Mutex::new(BTreeMap::new()),
+            images: Mutex::new(BTreeMap::new()),
         }
     }
 
@@ -357,11 +359,15 @@ impl SourceResolver {
         let mut runtimes = old.map(|l| l.runtimes.clone()).unwrap_or_default();
         let recorded = self.runtimes.lock().unwrap_or_else(|e| e.into_inner());
         runtimes.extend(recorded.iter().map(|(k, r)| (k.clone(), r.clone())));
+        let mut images = old.map(|l| l.images.clone()).unwrap_or_default();
+        let recorded = self.images.lock().unwrap_or_else(|e| e.into_inner());
+        images.extend(recorded.iter().map(|(k, r)| (k.clone(), r.clone())));
         LockFile {
             entries,
             downloads,
             clones,
             runtimes,
+            images,
         }
     }
 
