@@ -184,20 +184,25 @@ pub fn create(
         name: name.to_owned(),
         setup_lock: SetupLock::default(),
     };
-    let state = status(&dir)?.state;
     let starting = || InstanceError::InUse {
         name: name.to_owned(),
         state: "starting".to_owned(),
     };
+    // A `kiln run` still starting it holds the setup lock (QEMU may be spawned without its
+    // pid recorded, which alone would read as "exited"). The lock is taken before the state
+    // is read: read first, a state taken just before the starter recorded its pid and let
+    // the lock go would say "exited" of a machine that is running.
+    let Some(held) = try_setup_lock(&dir)? else {
+        return Err(starting());
+    };
+    let state = status(&dir)?.state;
     match state {
         State::Running | State::Paused => Err(InstanceError::InUse {
             name: name.to_owned(),
             state: state.as_str().to_owned(),
         }),
-        // A `kiln run` is still starting it: QEMU may be spawned without its pid recorded,
-        // which alone would read as "exited".
-        _ if try_setup_lock(&dir)?.is_none() => Err(starting()),
         State::Exited | State::Created if replace => {
+            drop(held);
             fs::remove_dir_all(dir.path()).map_err(InstanceError::io(dir.path()))?;
             // Two replacers at once: one rename wins, the other sees the name taken.
             create_locked(root, name)?.ok_or_else(starting)
