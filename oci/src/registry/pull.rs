@@ -56,6 +56,35 @@ pub fn describe(manifests: &[Descriptor]) -> String {
     }
 }
 
+/// What a tag (or digest) names for one platform: the digest the reference named (an index,
+/// or the manifest itself) and the manifest [`Selector`] picks from it.
+pub fn resolve(
+    client: &Client,
+    r: &Reference,
+    selector: &Selector,
+) -> Result<(Sha256, Sha256), RegistryError> {
+    client.authenticate(r, false)?;
+    let tag = match &r.digest {
+        Some(d) => d.to_string(),
+        None => r.tag_or_latest().to_string(),
+    };
+    let (bytes, top, media_type) = client.get_manifest(r, &tag)?;
+    if media_type != spec::MEDIA_INDEX && media_type != spec::MEDIA_DOCKER_LIST {
+        return Ok((top, top));
+    }
+    let index: Index = serde_json::from_slice(&bytes).map_err(|e| protocol(client, r, &e))?;
+    let chosen = index
+        .manifests
+        .iter()
+        .find(|d| selector.matches(d))
+        .ok_or_else(|| RegistryError::NoMatch {
+            reference: r.to_string(),
+            wanted: wanted(selector),
+            holds: describe(&index.manifests),
+        })?;
+    Ok((top, chosen.digest))
+}
+
 /// Pulls `r` (tag or digest) into `store`; the record is filed under `r` in `packages`.
 pub fn pull(
     client: &Client,

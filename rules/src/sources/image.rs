@@ -13,8 +13,8 @@ use std::path::{Path, PathBuf};
 
 use kiln_oci::Reference;
 use kiln_oci::registry::client::NoProgress;
-use kiln_oci::registry::pull::{Selector, describe};
-use kiln_oci::spec::{Index, Manifest};
+use kiln_oci::registry::pull::Selector;
+use kiln_oci::spec::Manifest;
 
 use super::runtime::registry_error;
 use super::{SourceError, SourceResolver};
@@ -147,45 +147,16 @@ impl SourceResolver {
             }
         }
         let client = self.registry_client(r)?;
-        client
-            .authenticate(r, false)
+        let selector = Selector {
+            os: Some("linux".into()),
+            arch: Some(goarch.into()),
+            ..Selector::default()
+        };
+        let (digest, manifest_digest) = kiln_oci::registry::pull::resolve(&client, r, &selector)
             .map_err(|e| registry_error(r, e))?;
-        let tag = r
-            .digest
-            .map(|d| d.to_string())
-            .unwrap_or_else(|| r.tag_or_latest().to_string());
-        let (bytes, digest, media_type) = client
-            .get_manifest(r, &tag)
+        let (manifest_bytes, _, _) = client
+            .get_manifest(r, &manifest_digest.to_string())
             .map_err(|e| registry_error(r, e))?;
-        let (manifest_bytes, manifest_digest) =
-            if media_type.contains("index") || media_type.contains("manifest.list") {
-                let index: Index = serde_json::from_slice(&bytes)
-                    .map_err(|e| bad(r, format!("its index does not parse: {e}")))?;
-                let selector = Selector {
-                    os: Some("linux".into()),
-                    arch: Some(goarch.into()),
-                    ..Selector::default()
-                };
-                let chosen = index
-                    .manifests
-                    .iter()
-                    .find(|d| selector.matches(d))
-                    .ok_or_else(|| {
-                        bad(
-                            r,
-                            format!(
-                                "no manifest for linux/{goarch}; its index holds {}",
-                                describe(&index.manifests)
-                            ),
-                        )
-                    })?;
-                let (b, d, _) = client
-                    .get_manifest(r, &chosen.digest.to_string())
-                    .map_err(|e| registry_error(r, e))?;
-                (b, d)
-            } else {
-                (bytes, digest)
-            };
         let manifest: Manifest = serde_json::from_slice(&manifest_bytes)
             .map_err(|e| bad(r, format!("its manifest does not parse: {e}")))?;
         let dest = checkouts.join(format!("image-{}", manifest_digest.hex()));

@@ -13,9 +13,8 @@ use kiln_oci::Sha256;
 use kiln_oci::reference::Reference;
 use kiln_oci::registry::auth::AuthFiles;
 use kiln_oci::registry::client::NoProgress;
-use kiln_oci::registry::pull::{Selector, describe};
+use kiln_oci::registry::pull::Selector;
 use kiln_oci::registry::{Client, RegistryError};
-use kiln_oci::spec::Index;
 use kiln_oci::store::{PackageRecord, PackageStore};
 
 use super::{RuntimeEntry, SourceError, SourceResolver};
@@ -93,36 +92,8 @@ impl SourceResolver {
             return self.resolve_offline(target, r, selector);
         }
         let client = self.registry_client(r)?;
-        client
-            .authenticate(r, false)
+        let (index_digest, manifest) = kiln_oci::registry::pull::resolve(&client, r, selector)
             .map_err(|e| registry_error(r, e))?;
-        let tag = r
-            .digest
-            .map(|d| d.to_string())
-            .unwrap_or_else(|| r.tag_or_latest().to_string());
-        let (bytes, index_digest, media_type) = client
-            .get_manifest(r, &tag)
-            .map_err(|e| registry_error(r, e))?;
-        let manifest = if media_type.contains("index") || media_type.contains("manifest.list") {
-            let index: Index =
-                serde_json::from_slice(&bytes).map_err(|e| SourceError::Registry {
-                    reference: reference.clone(),
-                    message: format!("its index does not parse: {e}"),
-                    unreachable: false,
-                })?;
-            let chosen = index
-                .manifests
-                .iter()
-                .find(|d| selector.matches(d))
-                .ok_or_else(|| SourceError::Registry {
-                    reference: reference.clone(),
-                    message: no_match(selector, &describe(&index.manifests)),
-                    unreachable: false,
-                })?;
-            chosen.digest
-        } else {
-            index_digest
-        };
         Ok(self.record_runtime(RuntimeEntry {
             target: target.to_string(),
             reference,
