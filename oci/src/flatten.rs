@@ -259,6 +259,39 @@ fn remove_any(p: &Path) -> Result<(), FlattenError> {
     }
 }
 
+/// Makes the directory `dest` from what `fill` applies to a [`Flattener`] on a temporary
+/// directory beside it (named for its writer, so a dead writer's is swept), renamed into
+/// place only when `fill` succeeded: a half-made tree is never seen under `dest`. If another
+/// process made `dest` meanwhile, its (same) tree is kept. `io` turns file-system errors into
+/// the caller's error type.
+pub fn make_dir<E>(
+    dest: &Path,
+    io: impl Fn(io::Error) -> E,
+    fill: impl FnOnce(&mut Flattener) -> Result<(), E>,
+) -> Result<Flattened, E> {
+    let parent = dest.parent().unwrap_or(Path::new("."));
+    std::fs::create_dir_all(parent).map_err(&io)?;
+    let _ = kiln_engine::temp_owner::remove_dead(parent);
+    let name = dest
+        .file_name()
+        .unwrap_or_default()
+        .to_string_lossy()
+        .into_owned();
+    let temp = kiln_engine::temp_owner::temp_path_for(parent, &name);
+    let made = std::fs::create_dir(&temp).map_err(&io).and_then(|()| {
+        let mut flattener = Flattener::new(&temp);
+        fill(&mut flattener)?;
+        Ok(flattener.finish())
+    });
+    let renamed = made.and_then(|done| match std::fs::rename(&temp, dest) {
+        Ok(()) => Ok(done),
+        Err(_) if dest.is_dir() => Ok(done),
+        Err(e) => Err(io(e)),
+    });
+    let _ = std::fs::remove_dir_all(&temp);
+    renamed
+}
+
 /// `data` decompressed when it starts with the gzip or zstd magic, else as it is.
 pub fn decompressed<'a>(mut data: Box<dyn Read + 'a>) -> io::Result<Box<dyn Read + 'a>> {
     let mut magic = [0u8; 4];

@@ -180,8 +180,8 @@ impl SourceResolver {
     }
 }
 
-/// Downloads and applies every layer of `manifest` into a temporary directory renamed to
-/// `dest`; returns what was skipped.
+/// Downloads and applies every layer of `manifest` into `dest` (made by rename); returns
+/// what was skipped.
 fn flatten_layers(
     client: &kiln_oci::registry::Client,
     r: &Reference,
@@ -189,47 +189,29 @@ fn flatten_layers(
     checkouts: &Path,
     dest: &Path,
 ) -> Result<Vec<String>, SourceError> {
-    std::fs::create_dir_all(checkouts).map_err(|e| bad(r, e.to_string()))?;
-    let _ = kiln_engine::temp_owner::remove_dead(checkouts);
-    let name = dest
-        .file_name()
-        .unwrap_or_default()
-        .to_string_lossy()
-        .into_owned();
-    let temp = kiln_engine::temp_owner::temp_path_for(checkouts, &name);
-    let layer_file = kiln_engine::temp_owner::temp_path_for(checkouts, &format!("{name}.layer"));
-    let result = (|| {
-        std::fs::create_dir(&temp).map_err(|e| bad(r, e.to_string()))?;
-        let mut flattener = kiln_oci::flatten::Flattener::new(&temp);
-        for layer in &manifest.layers {
-            let mut out = std::fs::File::create(&layer_file).map_err(|e| bad(r, e.to_string()))?;
-            client
-                .pull_blob(r, &layer.digest, layer.size, &mut out, &NoProgress)
-                .map_err(|e| registry_error(r, e))?;
-            drop(out);
-            let file = std::fs::File::open(&layer_file).map_err(|e| bad(r, e.to_string()))?;
-            let mut reader =
-                kiln_oci::flatten::decompressed(Box::new(std::io::BufReader::new(file)))
-                    .map_err(|e| bad(r, e.to_string()))?;
-            flattener
-                .apply(&mut reader)
-                .map_err(|e| bad(r, format!("layer {}: {e}", layer.digest)))?;
-        }
-        Ok(flattener.finish().skipped)
-    })();
-    let _ = std::fs::remove_file(&layer_file);
-    match result {
-        Ok(skipped) => match std::fs::rename(&temp, dest) {
-            Ok(()) => Ok(skipped),
-            Err(_) if dest.is_dir() => {
-                let _ = std::fs::remove_dir_all(&temp);
-                Ok(skipped)
+    let layer_file = kiln_engine::temp_owner::temp_path_for(checkouts, "layer");
+    let made = kiln_oci::flatten::make_dir(
+        dest,
+        |e| bad(r, e.to_string()),
+        |flattener| {
+            for layer in &manifest.layers {
+                let mut out =
+                    std::fs::File::create(&layer_file).map_err(|e| bad(r, e.to_string()))?;
+                client
+                    .pull_blob(r, &layer.digest, layer.size, &mut out, &NoProgress)
+                    .map_err(|e| registry_error(r, e))?;
+                drop(out);
+                let file = std::fs::File::open(&layer_file).map_err(|e| bad(r, e.to_string()))?;
+                let mut reader =
+                    kiln_oci::flatten::decompressed(Box::new(std::io::BufReader::new(file)))
+                        .map_err(|e| bad(r, e.to_string()))?;
+                flattener
+                    .apply(&mut reader)
+                    .map_err(|e| bad(r, format!("layer {}: {e}", layer.digest)))?;
             }
-            Err(e) => Err(bad(r, e.to_string())),
+            Ok(())
         },
-        Err(e) => {
-            let _ = std::fs::remove_dir_all(&temp);
-            Err(e)
-        }
-    }
+    );
+    let _ = std::fs::remove_file(&layer_file);
+    Ok(made?.skipped)
 }

@@ -178,34 +178,20 @@ impl RootfsStep {
             return Ok(dest);
         }
         let failed = |m: String| StepError::Failed(format!("rootfs {}: {m}", path.display()));
-        std::fs::create_dir_all(&self.checkouts).map_err(|e| failed(e.to_string()))?;
-        let _ = kiln_engine::temp_owner::remove_dead(&self.checkouts);
-        let temp = kiln_engine::temp_owner::temp_path_for(&self.checkouts, &format!("tar-{hex}"));
-        std::fs::create_dir(&temp).map_err(|e| failed(e.to_string()))?;
-        let unpacked = (|| {
-            let file = std::fs::File::open(path).map_err(|e| e.to_string())?;
-            let mut reader =
-                kiln_oci::flatten::decompressed(Box::new(std::io::BufReader::new(file)))
-                    .map_err(|e| e.to_string())?;
-            let mut flattener = kiln_oci::flatten::Flattener::new(&temp);
-            flattener.apply(&mut reader).map_err(|e| e.to_string())?;
-            Ok::<_, String>(flattener.finish())
-        })();
-        match unpacked {
-            Ok(_) => match std::fs::rename(&temp, &dest) {
-                Ok(()) => Ok(dest),
-                // Another build unpacked it meanwhile: the same bytes.
-                Err(_) if dest.is_dir() => {
-                    let _ = std::fs::remove_dir_all(&temp);
-                    Ok(dest)
-                }
-                Err(e) => Err(failed(e.to_string())),
+        kiln_oci::flatten::make_dir(
+            &dest,
+            |e| failed(e.to_string()),
+            |flattener| {
+                let file = std::fs::File::open(path).map_err(|e| failed(e.to_string()))?;
+                let mut reader =
+                    kiln_oci::flatten::decompressed(Box::new(std::io::BufReader::new(file)))
+                        .map_err(|e| failed(e.to_string()))?;
+                flattener
+                    .apply(&mut reader)
+                    .map_err(|e| failed(e.to_string()))
             },
-            Err(e) => {
-                let _ = std::fs::remove_dir_all(&temp);
-                Err(failed(e))
-            }
-        }
+        )?;
+        Ok(dest)
     }
 
     fn prepare_cpio(&self, path: &PathBuf) -> Result<Prepared, StepError> {
