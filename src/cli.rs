@@ -133,6 +133,10 @@ pub struct ProjectArgs {
     /// Fail if Kraftfile.lock is missing a source or would change (for CI).
     #[arg(long)]
     pub locked: bool,
+    /// Set a Dockerfile rootfs's ARG (`NAME=VALUE`; `NAME` alone takes the environment's).
+    /// Repeatable.
+    #[arg(long = "build-arg", value_name = "NAME=VALUE")]
+    pub build_args: Vec<String>,
     /// Output format.
     #[arg(long, short = 'o', value_enum, default_value_t = Output::Human)]
     pub output: Output,

@@ -97,6 +97,7 @@ pub fn open_with(
         fetch_mode,
         package,
         runtime_kernel,
+        build_args: build_args(&args.build_args),
     };
     let lock = LockFile::load(&lock_path(&project.kraftfile.path))?;
     let resolver = Arc::new(resolver(&project, args, &cache, lock.clone(), update_lock)?);
@@ -114,6 +115,18 @@ pub fn open_with(
         resolver,
         lock,
     })
+}
+
+/// `--build-arg NAME=VALUE`, or `NAME` with the environment's value (Docker's rule: an
+/// unset one is left out).
+fn build_args(given: &[String]) -> std::collections::BTreeMap<String, String> {
+    given
+        .iter()
+        .filter_map(|a| match a.split_once('=') {
+            Some((k, v)) => Some((k.to_string(), v.to_string())),
+            None => process_env(a).map(|v| (a.clone(), v)),
+        })
+        .collect()
 }
 
 /// The resolver for `project`: the config file, `--source` overrides (checked against the

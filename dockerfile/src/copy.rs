@@ -185,6 +185,15 @@ pub fn apply(
     work.finish()
 }
 
+/// `dst` with the directory `path` (absolute, symlinks followed) and its parents made:
+/// what WORKDIR does to the filesystem.
+pub fn mkdir(dst: &Tree, path: &str) -> Result<Tree, String> {
+    let mut w = Work::from(dst);
+    let r = resolve(&w.tree_view(), path, true)?;
+    w.mkdir_all(&r)?;
+    Ok(w.finish()?.tree)
+}
+
 /// The state being changed.
 struct Work {
     entries: BTreeMap<String, EntryKind>,

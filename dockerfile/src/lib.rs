@@ -7,11 +7,13 @@
 //! flag it does not honour (`COPY --chmod`), a `COPY --from` naming no stage. Nothing is
 //! silently skipped. The crate knows no Kraftfile and touches no file but the text given.
 
+pub mod buildah;
 pub mod copy;
 pub mod expand;
 pub mod glob;
 pub mod ignore;
 pub mod model;
+pub mod state;
 
 use std::collections::BTreeMap;
 

@@ -372,6 +372,7 @@ fn action_step(
     let forced = step.always_runs() && cfg.mode == Mode::Build;
     if let (Some(result), true) = (&prev.result, prev.key == Some(key) && !forced)
         && outputs_intact(step, result, prev)
+        && step.outputs_present(result)
     {
         report.status = StepStatus::UpToDate;
         report.reason = Reason::UpToDate;
@@ -385,7 +386,8 @@ fn action_step(
         },
         Mode::Build if forced => None,
         Mode::Build => cfg.store.lookup(&key)?,
-    };
+    }
+    .filter(|r| step.outputs_present(r));
     let (result, status, reason) = match (found, cfg.mode) {
         (Some(r), _) => (r, StepStatus::Cached, Reason::FoundInCache { changes }),
         (None, Mode::Plan) => {

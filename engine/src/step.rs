@@ -184,6 +184,12 @@ pub trait Step: Send + Sync {
     fn always_runs(&self) -> bool {
         false
     }
+    /// Whether what a result stands for outside the store is still there (a step whose
+    /// outputs are an immutable directory beside the store, named in its result). A result
+    /// whose outputs are gone is run again rather than taken. True by default.
+    fn outputs_present(&self, _result: &ActionResult) -> bool {
+        true
+    }
     /// Whether `execute` itself checks every byte it reads from its source dependencies
     /// against their digests (as the initrd writer does), so that the engine need not check
     /// their [`SourceWitness`]es afterwards. False by default.

@@ -78,7 +78,13 @@ pub fn boot_plan(
     cmdline.separator_always = target.plat == crate::kraftfile::Platform::Fc;
     let shares = shares(project, inputs, &mut cmdline)?;
     cmdline.env = env_vars(project, inputs, env)?;
-    cmdline.app_args = inputs.args.clone().unwrap_or_else(|| kf.cmd.clone());
+    // A Dockerfile rootfs's ENTRYPOINT + CMD is the command when the Kraftfile has none, as
+    // kraft takes it from the image config.
+    let image_cmd = || match kf.cmd.is_empty() {
+        true => crate::docker_plan::image_config(project).map_or_else(Vec::new, |c| c.cmd),
+        false => kf.cmd.clone(),
+    };
+    cmdline.app_args = inputs.args.clone().unwrap_or_else(image_cmd);
     Ok(BootPlan {
         kernel,
         initrd,
@@ -187,7 +193,8 @@ pub fn parse_volume(v: &str) -> Result<(PathBuf, String, bool), String> {
     Ok((host, guest.to_string(), ro))
 }
 
-/// The Kraftfile's `env` (empty values taken from the host), then `-e` (which wins).
+/// A Dockerfile rootfs's ENV, then the Kraftfile's `env` (empty values taken from the
+/// host), then `-e` (each wins over the one before).
 fn env_vars(
     project: &Project,
     inputs: &RunInputs,
@@ -198,6 +205,11 @@ fn env_vars(
         Some(slot) => slot.1 = v,
         None => vars.push((k, v)),
     };
+    for e in crate::docker_plan::image_config(project).map_or_else(Vec::new, |c| c.env) {
+        if let Some((k, v)) = e.split_once('=') {
+            set(k.to_string(), v.to_string());
+        }
+    }
     for e in &project.kraftfile.env {
         if let Some(v) = e.value.clone().or_else(|| env(&e.name)) {
             set(e.name.clone(), v);

@@ -53,6 +53,8 @@ pub struct PlanOptions {
     /// Plan the runtime steps of a project on a registry `runtime:` (`kiln run`, `pkg`,
     /// `lock`, `plan`; a build needs only the initrd).
     pub runtime_kernel: bool,
+    /// `--build-arg`s, for a Dockerfile rootfs's ARGs.
+    pub build_args: std::collections::BTreeMap<String, String>,
 }
 
 /// How the fetch steps treat the download cache.
@@ -124,14 +126,25 @@ pub fn plan(
             .clone()
             .unwrap_or_else(|| project.state_dir())
             .join("rootfs");
-        steps.push(Arc::new(RootfsStep {
-            id: ROOTFS.into(),
-            kind,
-            scanner: scanner.clone(),
-            checkouts,
-            resolver: opts.sources.clone(),
-            archs: archs.iter().map(|a| a.to_string()).collect(),
-        }));
+        let archs_s: Vec<String> = archs.iter().map(|a| a.to_string()).collect();
+        if let RootfsKind::Dockerfile(path) = &kind {
+            let checkouts = crate::docker_plan::checkouts(opts, project);
+            let before = steps.len();
+            crate::docker_plan::plan(
+                project, path, ROOTFS, opts, &scanner, &archs_s, &checkouts, &mut steps,
+            )?;
+            // Every step of the Dockerfile but the last (`rootfs`, added below) is shown.
+            shared.extend(steps[before..steps.len() - 1].iter().map(|s| s.id().to_string()));
+        } else {
+            steps.push(Arc::new(RootfsStep {
+                id: ROOTFS.into(),
+                kind,
+                scanner: scanner.clone(),
+                checkouts,
+                resolver: opts.sources.clone(),
+                archs: archs_s,
+            }));
+        }
         steps.push(Arc::new(InitrdStep {
             id: INITRD.into(),
             deps: vec![ROOTFS.into()],
@@ -216,14 +229,15 @@ fn rootfs_kind(project: &Project) -> Result<Option<RootfsKind>, Diagnostic> {
         Diagnostic::new(&project.kraftfile.path, msg).at(rootfs.pos, width, &text())
     };
     // kraft's rule: a name that contains "dockerfile", in any case, is a Dockerfile.
-    let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("");
-    if name.to_ascii_lowercase().contains("dockerfile") {
-        return Ok(Some(RootfsKind::Unsupported(format!(
-            "rootfs `{}` ({}) is a Dockerfile; building rootfs from Dockerfiles is not \
-             implemented yet",
-            rootfs.value,
-            path.display()
-        ))));
+    if crate::docker_plan::is_dockerfile(&path) {
+        if !path.is_file() {
+            return Err(at(format!(
+                "rootfs `{}` is a Dockerfile, and there is none at {}",
+                rootfs.value,
+                path.display()
+            )));
+        }
+        return Ok(Some(RootfsKind::Dockerfile(path)));
     }
     let meta = match std::fs::metadata(&path) {
         Ok(meta) => meta,
@@ -251,6 +265,7 @@ fn rootfs_kind(project: &Project) -> Result<Option<RootfsKind>, Diagnostic> {
     if meta.is_dir() {
         return Ok(Some(RootfsKind::Dir(path)));
     }
+    let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("");
     if name.ends_with(".tar") || name.ends_with(".tar.gz") || name.ends_with(".tgz") {
         return Ok(Some(RootfsKind::Tar(path)));
     }
@@ -283,15 +298,21 @@ fn target_package(
         deps.push(config.clone());
     }
     deps.extend(initrd.clone());
-    let mut env_vars: Vec<String> = kf
+    let image = crate::docker_plan::image_config(project).unwrap_or_default();
+    let mut env_vars: Vec<String> = image
         .env
-        .iter()
-        .map(|v| {
-            let value = v.value.clone().or_else(|| env(&v.name)).unwrap_or_default();
-            format!("{}={value}", v.name)
-        })
+        .into_iter()
+        .filter(|e| !kf.env.iter().any(|v| e.split_once('=').map(|(k, _)| k) == Some(&v.name)))
         .collect();
+    env_vars.extend(kf.env.iter().map(|v| {
+        let value = v.value.clone().or_else(|| env(&v.name)).unwrap_or_default();
+        format!("{}={value}", v.name)
+    }));
     env_vars.sort();
+    let cmd = match kf.cmd.is_empty() {
+        true => image.cmd,
+        false => kf.cmd.clone(),
+    };
     TargetPackageStep {
         id: format!("{name}/package"),
         deps,
@@ -303,7 +324,7 @@ fn target_package(
             plat: t.plat.to_string(),
             arch: t.arch.to_string(),
             app_name: kf.name.clone(),
-            cmd: kf.cmd.clone(),
+            cmd,
             env: env_vars,
             labels: kf.labels.clone(),
         },

@@ -48,8 +48,9 @@ impl SourceResolver {
         r: &Reference,
         arch: &str,
         checkouts: &Path,
+        label: &str,
     ) -> Result<ImageCheckout, SourceError> {
-        let target = format!("rootfs ({arch})");
+        let target = format!("{label} ({arch})");
         let pin = self
             .opts
             .lock
@@ -160,6 +161,15 @@ impl SourceResolver {
         let manifest: Manifest = serde_json::from_slice(&manifest_bytes)
             .map_err(|e| bad(r, format!("its manifest does not parse: {e}")))?;
         let dest = checkouts.join(format!("image-{}", manifest_digest.hex()));
+        let config = config_path(&dest);
+        if !config.is_file() {
+            let mut bytes = Vec::new();
+            client
+                .pull_blob(r, &manifest.config.digest, manifest.config.size, &mut bytes, &NoProgress)
+                .map_err(|e| registry_error(r, e))?;
+            kiln_engine::fsutil::write_atomic(&config, &bytes)
+                .map_err(|e| bad(r, format!("cannot keep its config: {e}")))?;
+        }
         let skipped = if dest.is_dir() {
             vec![]
         } else {
@@ -178,6 +188,28 @@ impl SourceResolver {
         };
         Ok((checkout, digest.to_string()))
     }
+}
+
+/// Where the config of the image checked out at `dir` is kept (`image-<hex>.config.json`).
+pub fn config_path(dir: &Path) -> std::path::PathBuf {
+    dir.with_extension("config.json")
+}
+
+/// The `Env` of the image checked out at `dir` (empty when its config is not kept).
+pub fn image_env(dir: &Path) -> Vec<(String, String)> {
+    let Ok(bytes) = std::fs::read(config_path(dir)) else {
+        return vec![];
+    };
+    let Ok(v) = serde_json::from_slice::<serde_json::Value>(&bytes) else {
+        return vec![];
+    };
+    v.pointer("/config/Env")
+        .and_then(|e| e.as_array())
+        .into_iter()
+        .flatten()
+        .filter_map(|e| e.as_str()?.split_once('='))
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect()
 }
 
 /// Downloads and applies every layer of `manifest` into `dest` (made by rename); returns

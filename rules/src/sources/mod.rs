@@ -25,7 +25,7 @@ mod cache;
 mod config;
 mod error;
 mod git;
-mod image;
+pub(crate) mod image;
 mod lock;
 mod progress;
 mod refs;

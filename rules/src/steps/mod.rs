@@ -5,6 +5,8 @@
 //! (core, library, template, application); `kconfig`, `compile` and `embed` run Unikraft's
 //! make in the target's work directory.
 
+pub mod docker;
+pub mod docker_from;
 pub mod fetch;
 pub mod initrd;
 pub mod kernel;

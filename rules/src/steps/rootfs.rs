@@ -6,7 +6,7 @@
 //! into an immutable directory of the machine-wide cache (`<cache>/rootfs/tar-<hex>/`, made
 //! in a temporary directory and renamed, with `kiln_oci::flatten`'s safety checks), which is
 //! then a directory rootfs. An OCI image is pulled and flattened the same way
-//! (`sources/image.rs`). A Dockerfile is planned as unresolved.
+//! (`sources/image.rs`). A Dockerfile is planned as steps of its own (`docker_plan.rs`).
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -30,6 +30,8 @@ pub enum RootfsKind {
     Tar(PathBuf),
     /// An OCI image, pulled for `linux/<arch>` and flattened.
     Image(kiln_oci::Reference),
+    /// A Dockerfile, built by the steps of `docker_plan.rs` (never by this step).
+    Dockerfile(PathBuf),
     /// A kind kiln cannot build yet; the reason says which.
     Unsupported(String),
     /// The path does not exist (or cannot be read); the message says where kiln looked.
@@ -94,6 +96,10 @@ impl Step for RootfsStep {
             }
             RootfsKind::Image(r) => self.prepare_image(r),
             RootfsKind::Cpio(path) => self.prepare_cpio(path),
+            RootfsKind::Dockerfile(p) => Err(StepError::Failed(format!(
+                "internal: the Dockerfile {} is planned by its own steps",
+                p.display()
+            ))),
             RootfsKind::Unsupported(why) | RootfsKind::Missing(why) => {
                 Err(StepError::Unresolved(why.clone()))
             }
@@ -138,7 +144,7 @@ impl RootfsStep {
             )));
         };
         let checkout = resolver
-            .checkout_image(r, arch, &self.checkouts)
+            .checkout_image(r, arch, &self.checkouts, "rootfs")
             .map_err(|e| match e {
                 crate::sources::SourceError::NeedsNetwork { .. }
                 | crate::sources::SourceError::Registry {
