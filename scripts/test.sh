@@ -11,16 +11,23 @@ cd "$(dirname "$0")/.."
 # git serves kernel sources from repositories made by the tests; unshare (util-linux) makes
 # a read-only mount for the read-only cache test; docker-registry (distribution 2.8) serves
 # packages on loopback, htpasswd (apache2-utils) and openssl make its users and certificates,
-# and skopeo and umoci read kiln's packages as independent OCI clients.
+# and skopeo and umoci read kiln's packages as independent OCI clients; buildah is the
+# builder of Dockerfile RUN and the reference the Dockerfile tests compare with, and
+# busybox-static the one binary of the base images they make (it must be static).
 needs=(cpio:cpio make:make gcc:gcc ld:binutils git:git flock:util-linux unshare:util-linux
   flex:flex bison:bison
   docker-registry:docker-registry htpasswd:apache2-utils openssl:openssl skopeo:skopeo umoci:umoci
+  buildah:buildah
   aarch64-linux-gnu-gcc:gcc-aarch64-linux-gnu
   qemu-system-x86_64:qemu-system-x86 qemu-system-aarch64:qemu-system-arm)
 missing=()
 for pair in "${needs[@]}"; do
   command -v "${pair%%:*}" >/dev/null 2>&1 || missing+=("${pair#*:}")
 done
+# A dynamically linked /bin/busybox (Debian's `busybox`) cannot run in a FROM scratch stage.
+if ! [ -x /bin/busybox ] || ldd /bin/busybox >/dev/null 2>&1; then
+  missing+=(busybox-static)
+fi
 if ((${#missing[@]})); then
   if [ "$(id -u)" -ne 0 ]; then
     echo "scripts/test.sh: missing ${missing[*]}; install them (sudo apt-get install ${missing[*]}) or run as root" >&2

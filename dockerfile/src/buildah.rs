@@ -48,7 +48,9 @@ pub fn dockerfile(r: &Run<'_>) -> Result<String, String> {
     let mut text = String::from("FROM scratch\nCOPY . /\n");
     for (k, v) in r.env {
         if v.contains('\n') {
-            return Err(format!("the value of {k} has a line break, which RUN cannot pass"));
+            return Err(format!(
+                "the value of {k} has a line break, which RUN cannot pass"
+            ));
         }
         let v = v
             .replace('\\', "\\\\")
@@ -57,7 +59,10 @@ pub fn dockerfile(r: &Run<'_>) -> Result<String, String> {
         text.push_str(&format!("ENV {k}=\"{v}\"\n"));
     }
     if r.workdir.contains(char::is_whitespace) {
-        return Err(format!("the WORKDIR `{}` has a space, which RUN cannot pass", r.workdir));
+        return Err(format!(
+            "the WORKDIR `{}` has a space, which RUN cannot pass",
+            r.workdir
+        ));
     }
     text.push_str(&format!("WORKDIR {}\nRUN ", r.workdir.replace('$', "\\$")));
     for m in r.mounts {

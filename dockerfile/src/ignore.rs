@@ -40,7 +40,7 @@ impl Ignore {
     pub fn excludes(&self, path: &str) -> bool {
         let mut excluded = false;
         for (exception, m) in &self.rules {
-            if excluded == !*exception {
+            if excluded != *exception {
                 continue;
             }
             if matches_or_parent(m, path) {

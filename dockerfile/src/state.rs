@@ -250,8 +250,12 @@ mod tests {
         assert_eq!(*fresh.load(&d).unwrap(), tree);
         // Written again: nothing changes.
         assert_eq!(states.write(&tree, &origin).unwrap(), d);
-        std::fs::write(tmp.path().join(format!("states/state-{}.tree.json", d.to_hex())), b"{}")
-            .unwrap();
+        std::fs::write(
+            tmp.path()
+                .join(format!("states/state-{}.tree.json", d.to_hex())),
+            b"{}",
+        )
+        .unwrap();
         assert!(fresh_error(&tmp.path().join("states"), &d).contains("does not hash"));
     }
 

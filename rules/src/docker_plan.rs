@@ -69,7 +69,8 @@ fn config_of(df: &Dockerfile, i: usize) -> ImageConfig {
         match &l.instr {
             Instr::Env(pairs) => {
                 for (k, v) in pairs {
-                    out.env.retain(|e| e.split_once('=').map(|(n, _)| n) != Some(k));
+                    out.env
+                        .retain(|e| e.split_once('=').map(|(n, _)| n) != Some(k));
                     out.env.push(format!("{k}={v}"));
                 }
             }
@@ -166,7 +167,10 @@ struct Planner<'a> {
 
 impl Planner<'_> {
     fn label(&self, i: usize) -> String {
-        self.df.stages[i].name.clone().unwrap_or_else(|| i.to_string())
+        self.df.stages[i]
+            .name
+            .clone()
+            .unwrap_or_else(|| i.to_string())
     }
 
     fn arch(&self, platform: Option<&str>) -> Result<String, String> {
@@ -187,7 +191,12 @@ impl Planner<'_> {
         }
     }
 
-    fn image_step(&mut self, r: &str, platform: Option<&str>, line: u32) -> Result<String, Diagnostic> {
+    fn image_step(
+        &mut self,
+        r: &str,
+        platform: Option<&str>,
+        line: u32,
+    ) -> Result<String, Diagnostic> {
         let at = format!("{}:{line}", self.file);
         let reference = kiln_oci::Reference::parse(r, "docker.io")
             .map_err(|e| Diagnostic::new(Path::new(&self.file), format!("{at}: FROM {r}: {e}")))?;
@@ -199,7 +208,10 @@ impl Planner<'_> {
         let arch = match arch {
             Ok(a) => a,
             Err(why) => {
-                return Err(Diagnostic::new(Path::new(&self.file), format!("{at}: {why}")));
+                return Err(Diagnostic::new(
+                    Path::new(&self.file),
+                    format!("{at}: {why}"),
+                ));
             }
         };
         self.steps.push(Arc::new(ImageStep {
@@ -218,7 +230,10 @@ impl Planner<'_> {
             let ignore_file = self.project.dir.join(".dockerignore");
             let ignore = match std::fs::read_to_string(&ignore_file) {
                 Ok(text) => Ignore::parse(&text).map_err(|(line, e)| {
-                    Diagnostic::new(&ignore_file, format!("{}:{line}: {e}", ignore_file.display()))
+                    Diagnostic::new(
+                        &ignore_file,
+                        format!("{}:{line}: {e}", ignore_file.display()),
+                    )
                 })?,
                 Err(_) => Ignore::default(),
             };
@@ -283,7 +298,11 @@ impl Planner<'_> {
                     self.workdir[i] = w.clone();
                     (Op::Workdir(w.clone()), None)
                 }
-                Instr::Copy { from, sources, dest } => {
+                Instr::Copy {
+                    from,
+                    sources,
+                    dest,
+                } => {
                     let (from, read) = match from {
                         CopySource::Context => {
                             let c = self.context_step()?;

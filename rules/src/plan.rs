@@ -134,7 +134,11 @@ pub fn plan(
                 project, path, ROOTFS, opts, &scanner, &archs_s, &checkouts, &mut steps,
             )?;
             // Every step of the Dockerfile but the last (`rootfs`, added below) is shown.
-            shared.extend(steps[before..steps.len() - 1].iter().map(|s| s.id().to_string()));
+            shared.extend(
+                steps[before..steps.len() - 1]
+                    .iter()
+                    .map(|s| s.id().to_string()),
+            );
         } else {
             steps.push(Arc::new(RootfsStep {
                 id: ROOTFS.into(),
@@ -302,7 +306,11 @@ fn target_package(
     let mut env_vars: Vec<String> = image
         .env
         .into_iter()
-        .filter(|e| !kf.env.iter().any(|v| e.split_once('=').map(|(k, _)| k) == Some(&v.name)))
+        .filter(|e| {
+            !kf.env
+                .iter()
+                .any(|v| e.split_once('=').map(|(k, _)| k) == Some(&v.name))
+        })
         .collect();
     env_vars.extend(kf.env.iter().map(|v| {
         let value = v.value.clone().or_else(|| env(&v.name)).unwrap_or_default();

@@ -165,7 +165,13 @@ impl SourceResolver {
         if !config.is_file() {
             let mut bytes = Vec::new();
             client
-                .pull_blob(r, &manifest.config.digest, manifest.config.size, &mut bytes, &NoProgress)
+                .pull_blob(
+                    r,
+                    &manifest.config.digest,
+                    manifest.config.size,
+                    &mut bytes,
+                    &NoProgress,
+                )
                 .map_err(|e| registry_error(r, e))?;
             kiln_engine::fsutil::write_atomic(&config, &bytes)
                 .map_err(|e| bad(r, format!("cannot keep its config: {e}")))?;

@@ -54,12 +54,18 @@ pub struct StateData {
 }
 
 /// The state step `id` left (`None`: `FROM scratch`, the empty state).
-fn state_of(shared: &Shared, deps: &DepValues<'_>, id: Option<&str>) -> Result<StateData, StepError> {
+fn state_of(
+    shared: &Shared,
+    deps: &DepValues<'_>,
+    id: Option<&str>,
+) -> Result<StateData, StepError> {
     let Some(id) = id else {
         let tree = Tree::default();
         let d = shared
             .states
-            .write(&tree, &|_| Err("internal: the empty state has no file".into()))
+            .write(&tree, &|_| {
+                Err("internal: the empty state has no file".into())
+            })
             .map_err(StepError::Failed)?;
         return Ok(StateData {
             dir: shared.states.dir_of(&d),
@@ -158,7 +164,9 @@ impl Step for ContextStep {
         }))
     }
     fn execute(&self, _: &DepValues<'_>, _: &ExecContext<'_>) -> Result<ActionResult, StepError> {
-        Err(StepError::Failed("internal: the context is a source".into()))
+        Err(StepError::Failed(
+            "internal: the context is a source".into(),
+        ))
     }
 }
 
@@ -255,7 +263,11 @@ pub struct StateStep {
 
 impl StateStep {
     /// A RUN's environment: the base image's `Env`, then the Dockerfile's (which wins).
-    fn run_env(&self, deps: &DepValues<'_>, env: &[(String, String)]) -> Result<Vec<(String, String)>, StepError> {
+    fn run_env(
+        &self,
+        deps: &DepValues<'_>,
+        env: &[(String, String)],
+    ) -> Result<Vec<(String, String)>, StepError> {
         let mut all: Vec<(String, String)> = match &self.image {
             Some(id) => deps.data::<StateData>(id)?.env.clone(),
             None => vec![],
@@ -268,7 +280,10 @@ impl StateStep {
     }
 
     fn err(&self, what: &str, message: impl std::fmt::Display) -> StepError {
-        StepError::Failed(format!("{}:{}: {what}: {message}", self.shared.file, self.line))
+        StepError::Failed(format!(
+            "{}:{}: {what}: {message}",
+            self.shared.file, self.line
+        ))
     }
 
     fn source(&self, deps: &DepValues<'_>) -> Result<(StateData, String), StepError> {
@@ -297,22 +312,34 @@ impl StateStep {
         }
     }
 
-    fn write_blob(&self, ctx: &ExecContext<'_>, tree: &Tree, d: BlobDigest) -> Result<ActionResult, StepError> {
+    fn write_blob(
+        &self,
+        ctx: &ExecContext<'_>,
+        tree: &Tree,
+        d: BlobDigest,
+    ) -> Result<ActionResult, StepError> {
         let mut w = ctx.store.blob_writer()?;
         std::io::Write::write_all(&mut w, &encode(tree))
             .map_err(|e| StepError::Failed(format!("cannot store a state listing: {e}")))?;
         let out = w.commit(false)?;
         if out.digest != d {
-            return Err(StepError::Failed("internal: a state listing changed as it was stored".into()));
+            return Err(StepError::Failed(
+                "internal: a state listing changed as it was stored".into(),
+            ));
         }
-        Ok(ActionResult::with_outputs(BTreeMap::from([("tree".to_string(), out)])))
+        Ok(ActionResult::with_outputs(BTreeMap::from([(
+            "tree".to_string(),
+            out,
+        )])))
     }
 }
 
 /// The digest a COPY's key takes for one entry it reads.
 fn entry_digest(src: &Tree, k: &EntryKind) -> Digest {
     match k {
-        EntryKind::File { digest, executable, .. } => match executable {
+        EntryKind::File {
+            digest, executable, ..
+        } => match executable {
             false => digest.raw(),
             true => Digest::of(format!("x {digest}").as_bytes()),
         },
@@ -352,13 +379,19 @@ impl Step for StateStep {
                 let selected = copy::select(&src.tree, sources).map_err(|e| self.err("COPY", e))?;
                 let mut a = Action::new("docker-copy", RULE_VERSION)
                     .input("state", prev)
-                    .param("sources", serde_json::to_string(sources).unwrap_or_default())
+                    .param(
+                        "sources",
+                        serde_json::to_string(sources).unwrap_or_default(),
+                    )
                     .param("dest", dest.clone())
                     .param("workdir", workdir.clone());
                 for (i, s) in selected.iter().enumerate() {
                     a = a.param(&format!("source {i}"), format!("/{} as {}", s.path, s.name));
                     for e in copy::read_set(&src.tree, s) {
-                        a = a.input(&format!("{label} /{}", e.path), entry_digest(&src.tree, &e.kind));
+                        a = a.input(
+                            &format!("{label} /{}", e.path),
+                            entry_digest(&src.tree, &e.kind),
+                        );
                     }
                 }
                 a
@@ -387,7 +420,11 @@ impl Step for StateStep {
         Ok(Prepared::Action(action))
     }
 
-    fn execute(&self, deps: &DepValues<'_>, ctx: &ExecContext<'_>) -> Result<ActionResult, StepError> {
+    fn execute(
+        &self,
+        deps: &DepValues<'_>,
+        ctx: &ExecContext<'_>,
+    ) -> Result<ActionResult, StepError> {
         let before = state_of(&self.shared, deps, self.prev.as_deref())?;
         let states = &self.shared.states;
         let (tree, d) = match &self.op {
@@ -412,13 +449,17 @@ impl Step for StateStep {
                     let at = applied.from_before.get(p).map_or(p, String::as_str);
                     Ok(Origin::Link(before.dir.join(at)))
                 };
-                let d = states.write(&applied.tree, &origin).map_err(|e| self.err("COPY", e))?;
+                let d = states
+                    .write(&applied.tree, &origin)
+                    .map_err(|e| self.err("COPY", e))?;
                 (applied.tree, d)
             }
             Op::Workdir(path) => {
                 let tree = copy::mkdir(&before.tree, path).map_err(|e| self.err("WORKDIR", e))?;
                 let origin = |p: &str| Ok(Origin::Link(before.dir.join(p)));
-                let d = states.write(&tree, &origin).map_err(|e| self.err("WORKDIR", e))?;
+                let d = states
+                    .write(&tree, &origin)
+                    .map_err(|e| self.err("WORKDIR", e))?;
                 (tree, d)
             }
             Op::Run {
@@ -506,6 +547,8 @@ impl Step for FinalStep {
         }))
     }
     fn execute(&self, _: &DepValues<'_>, _: &ExecContext<'_>) -> Result<ActionResult, StepError> {
-        Err(StepError::Failed("internal: the rootfs step is a source".into()))
+        Err(StepError::Failed(
+            "internal: the rootfs step is a source".into(),
+        ))
     }
 }

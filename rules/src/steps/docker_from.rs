@@ -6,10 +6,10 @@
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use kiln_engine::ActionResult;
 use kiln_engine::statcache::StatCache;
 use kiln_engine::step::{DepValues, ExecContext, Prepared, SourceValue, Step, StepError};
 use kiln_engine::tree::Tree;
-use kiln_engine::ActionResult;
 
 use crate::sources::SourceResolver;
 use crate::steps::docker::StateData;
@@ -58,9 +58,10 @@ impl Step for ImageStep {
                 } => StepError::Unresolved(format!("{}: {e}", self.at)),
                 e => StepError::Failed(format!("{}: FROM {r}: {e}", self.at)),
             })?;
-        let tree = Arc::new(tree_of(&checkout.dir).map_err(|e| {
-            StepError::Failed(format!("{}: FROM {r}: {e}", self.at))
-        })?);
+        let tree = Arc::new(
+            tree_of(&checkout.dir)
+                .map_err(|e| StepError::Failed(format!("{}: FROM {r}: {e}", self.at)))?,
+        );
         Ok(Prepared::Source(SourceValue {
             digest: tree.digest().raw(),
             tree: None,
