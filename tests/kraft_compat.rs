@@ -37,6 +37,7 @@ fn dash_k_keeps_the_project_directory_and_relative_paths_follow_it() {
     // the shared Dockerfile, and the app's Kraftfile one level down.
     write(&demo.join("Kraftfile"), "");
     write(&demo.join("Dockerfile"), "FROM scratch\nCOPY ./rootfs /\n");
+    write(&demo.join("rootfs/allocation"), "#!/bin/true\n");
     write(
         &demo.join("allocation/Kraftfile"),
         "spec: v0.6\nruntime: base:latest\nrootfs: ./Dockerfile\ncmd: [\"/allocation\"]\n",

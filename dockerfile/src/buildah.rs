@@ -5,7 +5,8 @@
 //! Dockerfile (`FROM scratch`, `COPY . /`, the stage's WORKDIR and environment, then the
 //! RUN with its `--mount`s as written, so `--mount=type=cache` persists in kiln's buildah
 //! storage), and returns the filesystem after it with `--output type=local`. The image
-//! buildah commits on the way is removed.
+//! buildah commits on the way is removed. Cache mounts live in kiln's buildah storage too
+//! (`$TMPDIR`), not in the machine's /var/tmp.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -80,7 +81,7 @@ fn json(s: &str) -> String {
 /// Runs `r` with `buildah`; on failure the error ends with buildah's last lines.
 pub fn run(buildah: &Path, r: &Run<'_>) -> Result<(), String> {
     let work = r.out.with_extension("buildah");
-    std::fs::create_dir_all(&work).map_err(|e| format!("cannot make {}: {e}", work.display()))?;
+    std::fs::create_dir_all(&work).map_err(|e| format!("cannot create {}: {e}", work.display()))?;
     let result = run_in(buildah, r, &work);
     let _ = std::fs::remove_dir_all(&work);
     result
@@ -133,6 +134,11 @@ fn run_in(buildah: &Path, r: &Run<'_>, work: &Path) -> Result<(), String> {
 
 fn base(buildah: &Path, storage: &Path) -> Command {
     let mut cmd = Command::new(buildah);
+    // buildah keeps `RUN --mount=type=cache` directories under $TMPDIR/buildah-cache-<uid>:
+    // inside kiln's cache, they go with it (and `kiln cache clean`).
+    let tmp = storage.join("tmp");
+    let _ = std::fs::create_dir_all(&tmp);
+    cmd.env("TMPDIR", &tmp);
     cmd.arg("--root")
         .arg(storage.join("root"))
         .arg("--runroot")

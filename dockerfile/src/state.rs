@@ -101,7 +101,7 @@ impl States {
             return Ok(d);
         }
         std::fs::create_dir_all(&self.dir)
-            .map_err(|e| format!("cannot make {}: {e}", self.dir.display()))?;
+            .map_err(|e| format!("cannot create {}: {e}", self.dir.display()))?;
         let tmp = temp_owner::temp_path_for(&self.dir, "state");
         let made = fill(&tmp, tree, origin);
         let made = made.and_then(|()| self.adopt(&tmp, &d, &listing));
@@ -136,7 +136,7 @@ impl States {
             Err(_) if dest.is_dir() => {
                 let _ = std::fs::remove_dir_all(tmp);
             }
-            Err(e) => return Err(format!("cannot make {}: {e}", dest.display())),
+            Err(e) => return Err(format!("cannot create {}: {e}", dest.display())),
         }
         fsutil::write_atomic(&self.listing_of(d), listing)
             .map_err(|e| format!("cannot write the listing of {}: {e}", dest.display()))
@@ -145,7 +145,7 @@ impl States {
     /// A temporary directory beside the states (same filesystem), for a builder's output.
     pub fn temp_dir(&self, stem: &str) -> Result<PathBuf, String> {
         std::fs::create_dir_all(&self.dir)
-            .map_err(|e| format!("cannot make {}: {e}", self.dir.display()))?;
+            .map_err(|e| format!("cannot create {}: {e}", self.dir.display()))?;
         Ok(temp_owner::temp_path_for(&self.dir, stem))
     }
 }

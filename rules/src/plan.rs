@@ -233,14 +233,8 @@ fn rootfs_kind(project: &Project) -> Result<Option<RootfsKind>, Diagnostic> {
         Diagnostic::new(&project.kraftfile.path, msg).at(rootfs.pos, width, &text())
     };
     // kraft's rule: a name that contains "dockerfile", in any case, is a Dockerfile.
-    if crate::docker_plan::is_dockerfile(&path) {
-        if !path.is_file() {
-            return Err(at(format!(
-                "rootfs `{}` is a Dockerfile, and there is none at {}",
-                rootfs.value,
-                path.display()
-            )));
-        }
+    // (A missing one is unresolved, as any missing rootfs path, below.)
+    if crate::docker_plan::is_dockerfile(&path) && path.is_file() {
         return Ok(Some(RootfsKind::Dockerfile(path)));
     }
     let meta = match std::fs::metadata(&path) {

@@ -1,3 +1,6 @@
+//! Unit tests of COPY on trees: files, directories, slashes, globs, symlinks in sources and
+//! destinations, hard links, the workdir, errors.
+
 use super::*;
 use kiln_engine::BlobDigest;
 
