@@ -42,6 +42,8 @@ def invocation(catalog, kraftfile):
 
 
 def category(why):
+    if "has not pulled this image" in why:
+        return "a Dockerfile's base image never pulled (offline)"
     if "Dockerfile" in why:
         return "rootfs from a Dockerfile (the rootfs issue)"
     if "kiln has not pulled" in why:
@@ -78,6 +80,8 @@ def main():
             for st in t.get("steps", []):
                 if st.get("status") == "unresolved":
                     seen.add(category(st.get("unresolved") or ""))
+                if st.get("status") == "failed":
+                    seen.add("a failed step: " + (st.get("error") or "")[:100])
         resolved += not seen
         reasons.update(seen)
     print(f"{len(files)} Kraftfiles; exits: " + ", ".join(f"{c}: {n}" for c, n in sorted(exits.items())))

@@ -279,6 +279,7 @@ fn multi_stage(reg: &Registry) -> String {
     for i in 0..50 {
         d += &format!("COPY --from=build /src/f{i:02}.txt /data/\n");
     }
+    d += &format!("COPY --from={base} /etc/os-release /etc/os-release.base\n");
     d += "COPY conf/app.conf /etc/app.conf\nCMD [\"/bin/app\"]\n";
     d
 }
@@ -324,6 +325,10 @@ fn a_multi_stage_build_with_run_and_fifty_copies_gives_buildahs_tree() {
         "a symlinked library is copied as the file it names"
     );
     assert_eq!(kiln.keys().filter(|k| k.starts_with("data/")).count(), 50);
+    assert!(
+        kiln.contains_key("etc/os-release.base"),
+        "COPY --from=<image>"
+    );
     let reference = buildah.bud_listing(&p, &p.join("Dockerfile"), &[]);
     assert_eq!(diff(&kiln, &reference), "", "kiln and buildah bud differ");
 
@@ -615,4 +620,37 @@ fn plan_shows_every_step_of_a_dockerfile_and_cmd_and_env_reach_the_package() {
         config["config"]["Env"],
         serde_json::json!(["GREETING=hi", "LANG=C"])
     );
+}
+
+#[test]
+fn devices_and_fifos_of_an_image_are_left_out_and_explain_says_so() {
+    let buildah = Buildah::new();
+    let reg = Registry::start(Kind::Open);
+    let fs = tempfile::tempdir().unwrap();
+    let base = fs.path().join("devs");
+    write(&base.join("etc/hostname"), "kiln\n");
+    std::fs::create_dir_all(base.join("dev")).unwrap();
+    sh(&base, "mknod dev/null c 1 3 && mkfifo dev/initctl");
+    let r = format!("{}/devs:1", reg.addr);
+    buildah.push_image(&base, &r, "oci", &[]);
+    let w = World::new();
+    let p = w.dir("devs");
+    write(
+        &p.join("Kraftfile"),
+        format!("spec: v0.6\nname: demo\nruntime: base:latest\nrootfs: {r}\n"),
+    );
+    for _ in 0..2 {
+        let out = w.kiln(&p).args(["build", "--explain"]).output().unwrap();
+        assert!(out.status.success(), "{}", text(&out.stderr));
+        let err = text(&out.stderr);
+        assert!(
+            err.contains("2 device or FIFO entries of the image are left out")
+                && err.contains("dev/null")
+                && err.contains("dev/initctl"),
+            "--explain names them, on every build: {err}"
+        );
+    }
+    let kiln = kiln_listing(&p);
+    assert!(kiln.contains_key("etc/hostname") && kiln.contains_key("dev"));
+    assert!(!kiln.contains_key("dev/null") && !kiln.contains_key("dev/initctl"));
 }

@@ -45,6 +45,7 @@ impl Step for Texts {
             data: Some(Arc::new(self.dir.clone())),
             vouched: false,
             witness: Some(Arc::new(snapshot)),
+            note: None,
         }))
     }
     fn execute(&self, _: &DepValues<'_>, _: &ExecContext<'_>) -> Result<ActionResult, StepError> {

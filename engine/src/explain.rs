@@ -38,6 +38,8 @@ pub enum Reason {
         first: bool,
         /// A change watcher vouched for the digest: nothing was read or stat'ed.
         vouched: bool,
+        /// What the step wants the user to know (see `SourceValue::note`).
+        note: Option<String>,
     },
     /// Nothing was decided: a dependency failed, or the step is unresolved or pending.
     NotEvaluated(String),
@@ -64,17 +66,36 @@ impl fmt::Display for Reason {
                 "not cached: same key as the last build but its result is gone from the cache",
             ),
             Reason::NotCached { changes, .. } => write!(f, "not cached: {}", changes.join("; ")),
-            Reason::Source { first: true, .. } => f.write_str("hashed: first build"),
-            Reason::Source {
-                changes,
-                vouched: true,
-                ..
-            } if changes.is_empty() => {
+            Reason::Source { note, .. } => {
+                self.source_reason(f)?;
+                match note {
+                    Some(n) => write!(f, "; {n}"),
+                    None => Ok(()),
+                }
+            }
+            Reason::NotEvaluated(why) => f.write_str(why),
+        }
+    }
+}
+
+impl Reason {
+    fn source_reason(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let Reason::Source {
+            changes,
+            first,
+            vouched,
+            ..
+        } = self
+        else {
+            return Ok(());
+        };
+        match (first, vouched, changes.is_empty()) {
+            (true, _, _) => f.write_str("hashed: first build"),
+            (false, true, true) => {
                 f.write_str("unchanged (the file watcher saw no change; nothing was scanned)")
             }
-            Reason::Source { changes, .. } if changes.is_empty() => f.write_str("unchanged"),
-            Reason::Source { changes, .. } => write!(f, "changed: {}", changes.join(", ")),
-            Reason::NotEvaluated(why) => f.write_str(why),
+            (false, _, true) => f.write_str("unchanged"),
+            (false, _, false) => write!(f, "changed: {}", changes.join(", ")),
         }
     }
 }

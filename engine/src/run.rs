@@ -339,6 +339,7 @@ fn source(
         changes,
         first: prev.source_digest.is_none(),
         vouched: sv.vouched,
+        note: sv.note.clone(),
     };
     if cfg.mode == Mode::Build && prev.source_digest != Some(sv.digest) {
         if let Some(tree) = &sv.tree {

@@ -39,6 +39,9 @@ pub struct SourceValue {
     /// How to check, after an action read the source, that it did not change meanwhile;
     /// `None` for sources that cannot change (immutable checkouts, bytes held in memory).
     pub witness: Option<Arc<dyn SourceWitness>>,
+    /// What a user should know about the source, shown with the reason (`--explain`): e.g.
+    /// the device files an image has and the rootfs leaves out.
+    pub note: Option<String>,
 }
 
 impl SourceValue {
@@ -50,6 +53,7 @@ impl SourceValue {
             data: None,
             vouched: false,
             witness: None,
+            note: None,
         }
     }
 }

@@ -179,7 +179,10 @@ impl SourceResolver {
         let skipped = if dest.is_dir() {
             vec![]
         } else {
-            flatten_layers(&client, r, &manifest, checkouts, &dest)?
+            let skipped = flatten_layers(&client, r, &manifest, checkouts, &dest)?;
+            kiln_engine::fsutil::write_atomic(&skipped_path(&dest), skipped.join("\n").as_bytes())
+                .map_err(|e| bad(r, format!("cannot keep what it skipped: {e}")))?;
+            skipped
         };
         let write = || -> std::io::Result<()> {
             std::fs::create_dir_all(checkouts.join("image-refs"))?;
@@ -199,6 +202,28 @@ impl SourceResolver {
 /// Where the config of the image checked out at `dir` is kept (`image-<hex>.config.json`).
 pub fn config_path(dir: &Path) -> std::path::PathBuf {
     dir.with_extension("config.json")
+}
+
+fn skipped_path(dir: &Path) -> std::path::PathBuf {
+    dir.with_extension("skipped")
+}
+
+/// What flattening the image at `dir` left out (devices, FIFOs), as `--explain` says it.
+pub fn skipped_note(dir: &Path) -> Option<String> {
+    let text = std::fs::read_to_string(skipped_path(dir)).ok()?;
+    let names: Vec<&str> = text.lines().filter(|l| !l.is_empty()).collect();
+    let shown: Vec<&str> = names.iter().take(5).copied().collect();
+    let more = match names.len() > shown.len() {
+        true => format!(" and {} more", names.len() - shown.len()),
+        false => String::new(),
+    };
+    (!names.is_empty()).then(|| {
+        format!(
+            "{} device or FIFO entries of the image are left out, as kraft does: {}{more}",
+            names.len(),
+            shown.join(", ")
+        )
+    })
 }
 
 /// The `Env` of the image checked out at `dir` (empty when its config is not kept).

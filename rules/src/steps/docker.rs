@@ -161,6 +161,7 @@ impl Step for ContextStep {
             })),
             vouched: scanned.tree().is_none(),
             witness: Some(scanned.witness()),
+            note: None,
         }))
     }
     fn execute(&self, _: &DepValues<'_>, _: &ExecContext<'_>) -> Result<ActionResult, StepError> {
@@ -544,6 +545,7 @@ impl Step for FinalStep {
             })),
             vouched: false,
             witness: None,
+            note: None,
         }))
     }
     fn execute(&self, _: &DepValues<'_>, _: &ExecContext<'_>) -> Result<ActionResult, StepError> {

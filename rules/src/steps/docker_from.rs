@@ -62,6 +62,7 @@ impl Step for ImageStep {
             tree_of(&checkout.dir)
                 .map_err(|e| StepError::Failed(format!("{}: FROM {r}: {e}", self.at)))?,
         );
+        let note = crate::sources::image::skipped_note(&checkout.dir);
         Ok(Prepared::Source(SourceValue {
             digest: tree.digest().raw(),
             tree: None,
@@ -73,6 +74,7 @@ impl Step for ImageStep {
             })),
             vouched: false,
             witness: None,
+            note,
         }))
     }
     fn execute(&self, _: &DepValues<'_>, _: &ExecContext<'_>) -> Result<ActionResult, StepError> {

@@ -121,6 +121,7 @@ impl RootfsStep {
             digest: scanned.digest().raw(),
             tree: tree.clone(),
             witness: Some(scanned.witness()),
+            note: None,
             data: Some(Arc::new(RootfsData::Dir {
                 root: root.to_path_buf(),
                 tree,
@@ -152,7 +153,11 @@ impl RootfsStep {
                 } => StepError::Unresolved(e.to_string()),
                 e => StepError::Failed(format!("rootfs: {e}")),
             })?;
-        self.prepare_dir(&checkout.dir)
+        let mut prepared = self.prepare_dir(&checkout.dir)?;
+        if let Prepared::Source(sv) = &mut prepared {
+            sv.note = crate::sources::image::skipped_note(&checkout.dir);
+        }
+        Ok(prepared)
     }
 
     /// The digest and metadata of a file, through the stat cache.
@@ -213,6 +218,7 @@ impl RootfsStep {
             vouched: false,
             // The initrd step checks the archive's digest as it stores it.
             witness: None,
+            note: None,
         }))
     }
 }

@@ -100,6 +100,7 @@ impl Step for SourcesStep {
                         data: Some(Arc::new(SourceDir { dir: r.dir, commit })),
                         vouched: true,
                         witness: None,
+                        note: None,
                     })),
                     None => self.scan(&r.dir, commit),
                 }
@@ -130,6 +131,7 @@ impl SourcesStep {
                 commit,
             })),
             witness: Some(scanned.witness()),
+            note: None,
         }))
     }
 }
