@@ -17,7 +17,7 @@ cd "$(dirname "$0")/.."
 needs=(cpio:cpio make:make gcc:gcc ld:binutils git:git flock:util-linux unshare:util-linux
   flex:flex bison:bison
   docker-registry:docker-registry htpasswd:apache2-utils openssl:openssl skopeo:skopeo umoci:umoci
-  buildah:buildah
+  buildah:buildah curl:curl
   aarch64-linux-gnu-gcc:gcc-aarch64-linux-gnu
   qemu-system-x86_64:qemu-system-x86 qemu-system-aarch64:qemu-system-arm)
 missing=()

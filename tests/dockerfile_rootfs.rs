@@ -265,7 +265,7 @@ fn run_without_buildah_names_the_package_and_a_dockerfile_without_run_needs_none
 fn multi_stage(reg: &Registry) -> String {
     let base = format!("{}/base:oci", reg.addr);
     let mut d = format!(
-        "FROM {base} AS build\nENV GREETING=hello\nWORKDIR /src\nCOPY src/ ./\n\
+        "FROM --platform=linux/amd64 {base} AS build\nENV GREETING=hello\nWORKDIR /src\nCOPY src/ ./\n\
          RUN --mount=type=cache,target=/root/.cache mkdir -p /out/bin /out/share && cp /src/f00.txt /out/share/ \
          && echo \"built $GREETING\" > /out/bin/app && ln -s app /out/bin/app-link && echo run >> /root/.cache/runs\n\
          FROM {base} AS tools\nRUN exit 1\n\
@@ -416,10 +416,8 @@ fn an_image_rootfs_reads_both_media_type_families_and_every_compression() {
             vec![],
             "application/vnd.docker.image.rootfs.diff.tar.gzip",
         ),
-        // Uncompressed layers: neither buildah 1.28 (`--disable-compression` still gzips
-        // on push) nor skopeo 1.9 pushes one to a registry. They are read by the same
-        // sniffing reader (kiln_oci::flatten::decompressed) as the plain .tar rootfs of
-        // tests/rootfs_kinds.rs.
+        // (Uncompressed: below; buildah 1.28 gzips on push even with
+        // --disable-compression.)
     ] {
         let r = format!("{}/base:{tag}", reg.addr);
         // Each image has a file of its own: buildah (containers/image's blob-info cache)
@@ -442,6 +440,29 @@ fn an_image_rootfs_reads_both_media_type_families_and_every_compression() {
         built(&w, &p, &[]);
         assert_eq!(read(&initramfs(&p, "x86_64")), want, "{tag}");
     }
+    // An uncompressed layer.
+    write(&base.join("etc/variant"), "plain");
+    let want = want_for("plain");
+    push_uncompressed(&reg.addr, "base", "plain", &base);
+    let r = format!("{}/base:plain", reg.addr);
+    let raw = text(&common::registry::skopeo(&[
+        "inspect",
+        "--tls-verify=false",
+        "--raw",
+        &format!("docker://{r}"),
+    ]));
+    assert!(
+        raw.contains("\"application/vnd.oci.image.layer.v1.tar\""),
+        "{raw}"
+    );
+    let p = w.dir("plain");
+    write(
+        &p.join("Kraftfile"),
+        format!("spec: v0.6\nname: demo\nruntime: base:latest\nrootfs: {r}\n"),
+    );
+    built(&w, &p, &[]);
+    assert_eq!(read(&initramfs(&p, "x86_64")), want, "plain");
+
     // An OCI index and a Docker manifest list naming the image for linux/amd64.
     for (format, list_type) in [
         ("oci", "application/vnd.oci.image.index.v1+json"),

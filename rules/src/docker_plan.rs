@@ -201,7 +201,11 @@ impl Planner<'_> {
         let reference = kiln_oci::Reference::parse(r, "docker.io")
             .map_err(|e| Diagnostic::new(Path::new(&self.file), format!("{at}: FROM {r}: {e}")))?;
         let arch = self.arch(platform);
-        let id = format!("rootfs/image:{reference}");
+        // `FROM --platform=` may pull the same image for another architecture.
+        let id = match (platform, &arch) {
+            (Some(_), Ok(a)) => format!("rootfs/image:{reference}:{a}"),
+            _ => format!("rootfs/image:{reference}"),
+        };
         if self.steps.iter().any(|s| s.id() == id) {
             return Ok(id);
         }

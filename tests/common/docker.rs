@@ -217,3 +217,88 @@ pub fn path_without_buildah(scratch: &Path) -> PathBuf {
     std::fs::create_dir_all(&bin).unwrap();
     bin
 }
+
+/// Pushes `dir` as a one-layer image with an *uncompressed* layer
+/// (`application/vnd.oci.image.layer.v1.tar`) to the registry at `addr` as `repo:tag`, with
+/// curl and the registry API itself: neither buildah 1.28 nor skopeo 1.9 pushes one.
+pub fn push_uncompressed(addr: &str, repo: &str, tag: &str, dir: &Path) {
+    use sha2::Digest as _;
+    let work = tempfile::tempdir().unwrap();
+    let layer = work.path().join("layer.tar");
+    let ok = Command::new("tar")
+        .args(["--sort=name", "--owner=0", "--group=0", "-cf"])
+        .arg(&layer)
+        .arg("-C")
+        .arg(dir)
+        .arg(".")
+        .status()
+        .unwrap();
+    assert!(ok.success());
+    let hex = |b: &[u8]| -> String {
+        sha2::Sha256::digest(b)
+            .iter()
+            .map(|x| format!("{x:02x}"))
+            .collect()
+    };
+    let layer_bytes = std::fs::read(&layer).unwrap();
+    let layer_digest = format!("sha256:{}", hex(&layer_bytes));
+    let config = serde_json::json!({
+        "architecture": "amd64", "os": "linux",
+        "config": {"Env": ["PATH=/bin"]},
+        "rootfs": {"type": "layers", "diff_ids": [layer_digest]},
+    })
+    .to_string();
+    let config_file = work.path().join("config.json");
+    std::fs::write(&config_file, &config).unwrap();
+    let config_digest = format!("sha256:{}", hex(config.as_bytes()));
+    for (file, digest) in [(&layer, &layer_digest), (&config_file, &config_digest)] {
+        let out = Command::new("curl")
+            .args(["-sf", "-X", "POST", "-D", "-", "-o", "/dev/null"])
+            .arg(format!("http://{addr}/v2/{repo}/blobs/uploads/"))
+            .output()
+            .expect("curl is installed");
+        let headers = String::from_utf8_lossy(&out.stdout).into_owned();
+        let location = headers
+            .lines()
+            .find_map(|l| {
+                l.strip_prefix("Location: ")
+                    .or_else(|| l.strip_prefix("location: "))
+            })
+            .unwrap_or_else(|| panic!("no upload location: {headers}"))
+            .trim()
+            .to_string();
+        let sep = if location.contains('?') { '&' } else { '?' };
+        let ok = Command::new("curl")
+            .args([
+                "-sf",
+                "-X",
+                "PUT",
+                "-H",
+                "Content-Type: application/octet-stream",
+            ])
+            .arg("--data-binary")
+            .arg(format!("@{}", file.display()))
+            .arg(format!("{location}{sep}digest={digest}"))
+            .status()
+            .unwrap();
+        assert!(ok.success(), "blob upload of {digest}");
+    }
+    let manifest = serde_json::json!({
+        "schemaVersion": 2,
+        "mediaType": "application/vnd.oci.image.manifest.v1+json",
+        "config": {"mediaType": "application/vnd.oci.image.config.v1+json",
+                   "digest": config_digest, "size": config.len()},
+        "layers": [{"mediaType": "application/vnd.oci.image.layer.v1.tar",
+                    "digest": layer_digest, "size": layer_bytes.len()}],
+    })
+    .to_string();
+    let ok = Command::new("curl")
+        .args(["-sf", "-X", "PUT", "-H"])
+        .arg("Content-Type: application/vnd.oci.image.manifest.v1+json")
+        .arg("--data-binary")
+        .arg(&manifest)
+        .arg(format!("http://{addr}/v2/{repo}/manifests/{tag}"))
+        .status()
+        .unwrap();
+    assert!(ok.success(), "manifest upload");
+}
