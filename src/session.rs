@@ -98,6 +98,7 @@ pub fn open_with(
         package,
         runtime_kernel,
         build_args: build_args(&args.build_args),
+        buildkit_host: process_env("KILN_BUILDKIT_HOST"),
     };
     let lock = LockFile::load(&lock_path(&project.kraftfile.path))?;
     let resolver = Arc::new(resolver(&project, args, &cache, lock.clone(), update_lock)?);

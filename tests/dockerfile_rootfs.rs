@@ -675,3 +675,75 @@ fn devices_and_fifos_of_an_image_are_left_out_and_explain_says_so() {
     assert!(kiln.contains_key("etc/hostname") && kiln.contains_key("dev"));
     assert!(!kiln.contains_key("dev/null") && !kiln.contains_key("dev/initctl"));
 }
+
+/// The RUN Dockerfile of the cache-mount test, in a new project.
+fn run_project(w: &World, name: &str) -> PathBuf {
+    let p = project(
+        w,
+        name,
+        &format!(
+            "FROM scratch AS b\nCOPY busybox /bin/busybox\n\
+             RUN [\"/bin/busybox\", \"sh\", \"-c\", \"echo made > /made # {name}\"]\n\
+             FROM scratch\nCOPY --from=b /made /made\n"
+        ),
+    );
+    std::fs::copy("/bin/busybox", p.join("busybox")).unwrap();
+    p
+}
+
+#[test]
+fn with_kiln_buildkit_host_run_goes_to_buildkit_through_buildctl() {
+    // BuildKit cannot run here (not in Debian, no network): tests/support/buildkit/buildctl
+    // stands in for its client, taking only buildctl's documented flags.
+    let w = World::new();
+    let p = run_project(&w, "kit");
+    let fake = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/support/buildkit");
+    let log = w.scratch.path().join("buildctl.log");
+    let storage = w.scratch.path().join("fake-buildkit");
+    let path = format!("{}:{}", fake.display(), std::env::var("PATH").unwrap());
+    let out = w
+        .kiln(&p)
+        .env("KILN_BUILDKIT_HOST", "tcp://127.0.0.1:1234")
+        .env("PATH", &path)
+        .env("FAKE_BUILDCTL_LOG", &log)
+        .env("FAKE_BUILDKIT_STORAGE", &storage)
+        .args(["build", "-o", "json"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(matches!(&kiln_listing(&p)["made"], Desc::File(_, c) if c == b"made\n"));
+    let calls: Vec<Value> = text(&read(&log))
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(calls.len(), 1, "one RUN, one buildctl call: {calls:?}");
+    let c = &calls[0];
+    assert_eq!(c["global"]["addr"], "tcp://127.0.0.1:1234");
+    assert_eq!(c["frontend"], "dockerfile.v0");
+    assert_eq!(c["opts"]["platform"], "linux/amd64");
+    assert_eq!(c["output"]["type"], "local");
+    let context = c["locals"]["context"].as_str().unwrap();
+    assert!(
+        context.starts_with(&w.cache_dir().join("rootfs/state-").display().to_string()),
+        "the builder gets the state before the RUN: {context}"
+    );
+    // The builder is in the RUN's key: buildah's result is not BuildKit's.
+    let doc = built(&w, &p, &[]);
+    assert_eq!(status_of(&doc, "rootfs/b:3"), "ran");
+
+    // Asked for BuildKit without its client: an error saying what to install (another
+    // project, another RUN: nothing is cached for it).
+    let q = run_project(&w, "nokit");
+    let out = w
+        .kiln(&q)
+        .env("KILN_BUILDKIT_HOST", "tcp://127.0.0.1:1234")
+        .arg("build")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let err = text(&out.stderr);
+    assert!(
+        err.contains("Dockerfile:3: RUN: KILN_BUILDKIT_HOST is set") && err.contains("buildctl"),
+        "{err}"
+    );
+}

@@ -8,7 +8,7 @@
 //! buildah commits on the way is removed. Cache mounts live in kiln's buildah storage too
 //! (`$TMPDIR`), not in the machine's /var/tmp.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 
 /// One RUN.
@@ -31,18 +31,10 @@ pub struct Run<'a> {
     pub out: &'a Path,
 }
 
-/// The buildah on PATH, if any.
-pub fn find() -> Option<PathBuf> {
-    let path = std::env::var_os("PATH")?;
-    std::env::split_paths(&path)
-        .map(|d| d.join("buildah"))
-        .find(|p| p.is_file())
-}
-
 /// What to tell a user without buildah.
 pub const MISSING: &str = "RUN needs buildah, and it is not on PATH: install Debian's `buildah` \
-                           package (apt-get install buildah); a Dockerfile without RUN needs no \
-                           builder";
+                           package (apt-get install buildah), or point KILN_BUILDKIT_HOST at a \
+                           BuildKit; a Dockerfile without RUN needs no builder";
 
 /// The generated Dockerfile for `r`.
 pub fn dockerfile(r: &Run<'_>) -> Result<String, String> {

@@ -8,6 +8,7 @@
 //! silently skipped. The crate knows no Kraftfile and touches no file but the text given.
 
 pub mod buildah;
+pub mod buildkit;
 pub mod copy;
 pub mod expand;
 pub mod glob;

@@ -113,6 +113,7 @@ pub fn plan(
         file: file.clone(),
         states: States::new(checkouts),
         storage: checkouts.with_file_name("buildah"),
+        buildkit_host: opts.buildkit_host.clone(),
     });
     let mut p = Planner {
         project,

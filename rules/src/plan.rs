@@ -55,6 +55,8 @@ pub struct PlanOptions {
     pub runtime_kernel: bool,
     /// `--build-arg`s, for a Dockerfile rootfs's ARGs.
     pub build_args: std::collections::BTreeMap<String, String>,
+    /// `KILN_BUILDKIT_HOST`: RUN goes to this BuildKit instead of buildah.
+    pub buildkit_host: Option<String>,
 }
 
 /// How the fetch steps treat the download cache.

@@ -86,6 +86,7 @@ pub fn kiln_cmd(cache: &Path, cwd: &Path) -> Command {
         .env_remove("KILN_CONFIG")
         .env_remove("XDG_CACHE_HOME")
         .env_remove("KILN_BLESS")
+        .env_remove("KILN_BUILDKIT_HOST")
         .env_remove("RUST_BACKTRACE");
     c
 }

@@ -39,6 +39,8 @@ pub struct Shared {
     pub states: States,
     /// buildah's storage (`<cache>/buildah`).
     pub storage: PathBuf,
+    /// `KILN_BUILDKIT_HOST`, which sends RUN to BuildKit.
+    pub buildkit_host: Option<String>,
 }
 
 /// A filesystem a step reads: a state, the context or an image.
@@ -263,6 +265,10 @@ pub struct StateStep {
 }
 
 impl StateStep {
+    fn builder(&self) -> Result<kiln_dockerfile::buildkit::Builder, String> {
+        kiln_dockerfile::buildkit::choose(self.shared.buildkit_host.as_deref())
+    }
+
     /// A RUN's environment: the base image's `Env`, then the Dockerfile's (which wins).
     fn run_env(
         &self,
@@ -416,7 +422,7 @@ impl Step for StateStep {
                 .param("workdir", workdir.clone())
                 .param("mounts", serde_json::to_string(mounts).unwrap_or_default())
                 .param("platform", platform.clone())
-                .param("builder", "buildah"),
+                .param("builder", self.builder().map_or("buildah", |b| b.name())),
         };
         Ok(Prepared::Action(action))
     }
@@ -470,8 +476,7 @@ impl Step for StateStep {
                 mounts,
                 platform,
             } => {
-                let buildah = kiln_dockerfile::buildah::find()
-                    .ok_or_else(|| self.err("RUN", kiln_dockerfile::buildah::MISSING))?;
+                let builder = self.builder().map_err(|e| self.err("RUN", e))?;
                 let out = states.temp_dir("run").map_err(|e| self.err("RUN", e))?;
                 let env = self.run_env(deps, env)?;
                 let run = kiln_dockerfile::buildah::Run {
@@ -484,7 +489,7 @@ impl Step for StateStep {
                     storage: &self.shared.storage,
                     out: &out,
                 };
-                let made = kiln_dockerfile::buildah::run(&buildah, &run)
+                let made = kiln_dockerfile::buildkit::run(&builder, &run)
                     .and_then(|()| scan_output(&out))
                     .and_then(|tree| states.adopt_dir(&out, &tree).map(|d| (tree, d)));
                 if made.is_err() {
