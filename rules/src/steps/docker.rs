@@ -127,6 +127,9 @@ pub struct ContextStep {
     pub ignore: Arc<Ignore>,
     /// The project's scanner.
     pub scanner: Arc<TreeScanner>,
+    /// Where the last scanned tree is kept (in the project's state), for builds in which
+    /// the watcher vouches for the context and nothing is scanned.
+    pub memo: PathBuf,
 }
 
 impl Step for ContextStep {
@@ -143,13 +146,35 @@ impl Step for ContextStep {
         let skip: Vec<&str> = self.skip.iter().map(String::as_str).collect();
         let fail = |e: kiln_engine::scan::ScanError| StepError::Failed(format!("context: {e}"));
         let scanned = self.scanner.scan(&self.root, &skip).map_err(fail)?;
+        // A tree the watcher vouched for (nothing read) is the one kept from the last scan,
+        // if its digest is the vouched one; otherwise the directory is scanned after all.
+        let kept = || -> Option<Arc<Tree>> {
+            let bytes = std::fs::read(&self.memo).ok()?;
+            let raw: Tree = serde_json::from_slice(&bytes).ok()?;
+            let t = Tree::new(raw.entries().to_vec()).ok()?;
+            (t.digest() == scanned.digest()).then(|| Arc::new(t))
+        };
         let full = match scanned.tree() {
-            Some(t) => t,
-            None => Arc::new(
-                kiln_engine::scan::scan_dir_skipping(&self.root, self.scanner.stat_cache(), &skip)
+            Some(t) => {
+                if kept().is_none() {
+                    let bytes = serde_json::to_vec(t.as_ref()).unwrap_or_default();
+                    // Best effort: without it, a vouched build scans.
+                    let _ = kiln_engine::fsutil::write_atomic(&self.memo, &bytes);
+                }
+                t
+            }
+            None => match kept() {
+                Some(t) => t,
+                None => Arc::new(
+                    kiln_engine::scan::scan_dir_skipping(
+                        &self.root,
+                        self.scanner.stat_cache(),
+                        &skip,
+                    )
                     .map_err(fail)?
                     .0,
-            ),
+                ),
+            },
         };
         let tree = Arc::new(filter(&full, &self.ignore));
         Ok(Prepared::Source(SourceValue {
