@@ -22,7 +22,7 @@ export KILN_WATCH="${KILN_WATCH:-off}"
 
 cd examples/hello-kernel
 echo "== kiln plan (examples/hello-kernel) =="
-"$KILN" plan
+"$KILN" plan --offline
 echo "== kiln build --explain =="
 "$KILN" build --explain
 echo "== kiln run --rm -- /bin/hello --loud (boots under QEMU; TCG unless KVM really works) =="
@@ -42,4 +42,16 @@ cd ../hello-runtime
 echo "== examples/hello-runtime: a reproducible initrd =="
 "$KILN" build
 b3sum .unikraft/build/initramfs-x86_64.cpio 2>/dev/null || sha256sum .unikraft/build/initramfs-x86_64.cpio
+cpio -itv < .unikraft/build/initramfs-x86_64.cpio 2>/dev/null
+
+cd ../hello-dockerfile
+echo "== examples/hello-dockerfile: a Dockerfile rootfs, one step per instruction, no daemon =="
+"$KILN" plan --offline
+"$KILN" build
+echo "== edit one copied file: only the COPYs that read it (and those after them) and the initrd run =="
+cp site/style.css /tmp/kiln-demo-style.bak
+echo "/* edited $(date -u +%H:%M:%S) */" >> site/style.css
+"$KILN" build --explain 2>&1 | grep -E "ran|why: not cached" | head -8
+cp /tmp/kiln-demo-style.bak site/style.css
+"$KILN" build
 cpio -itv < .unikraft/build/initramfs-x86_64.cpio 2>/dev/null
