@@ -173,7 +173,9 @@ fn fill(
             EntryKind::HardLink { target } => {
                 std::fs::hard_link(root.join(target), &path).map_err(|er| io_err(&path, er))?;
             }
-            EntryKind::File { executable, .. } => {
+            EntryKind::File {
+                executable, digest, ..
+            } => {
                 let mode = if *executable { 0o755 } else { 0o644 };
                 match origin(&e.path)? {
                     Origin::Link(from) => {
@@ -184,7 +186,17 @@ fn fill(
                         }
                         copy_file(&from, &path, mode)?;
                     }
-                    Origin::Copy(from) => copy_file(&from, &path, mode)?,
+                    Origin::Copy(from) => {
+                        // The source may be edited meanwhile: the state must hold what its
+                        // name says, so the bytes are hashed as they are copied.
+                        let got = copy_file(&from, &path, mode)?;
+                        if got != digest.raw().0 {
+                            return Err(format!(
+                                "{} changed while it was copied; build again",
+                                from.display()
+                            ));
+                        }
+                    }
                 }
             }
         }
@@ -192,11 +204,17 @@ fn fill(
     Ok(())
 }
 
-fn copy_file(from: &Path, to: &Path, mode: u32) -> Result<(), String> {
-    std::fs::copy(from, to)
-        .map_err(|e| format!("cannot copy {} to {}: {e}", from.display(), to.display()))?;
+/// Copies `from` to `to` with `mode`; returns the BLAKE3 of the bytes copied.
+fn copy_file(from: &Path, to: &Path, mode: u32) -> Result<[u8; 32], String> {
+    let fail = |e: String| format!("cannot copy {} to {}: {e}", from.display(), to.display());
+    let mut src = std::fs::File::open(from).map_err(|e| fail(e.to_string()))?;
+    let mut out = std::fs::File::create(to).map_err(|e| fail(e.to_string()))?;
+    let mut hasher = blake3::Hasher::new();
+    fsutil::copy_hashing(&mut src, &mut out, &mut hasher)
+        .map_err(|e| fail(e.into_io().to_string()))?;
     std::fs::set_permissions(to, std::fs::Permissions::from_mode(mode))
-        .map_err(|e| format!("cannot write {}: {e}", to.display()))
+        .map_err(|e| format!("cannot write {}: {e}", to.display()))?;
+    Ok(*hasher.finalize().as_bytes())
 }
 
 #[cfg(test)]
@@ -257,6 +275,31 @@ mod tests {
         )
         .unwrap();
         assert!(fresh_error(&tmp.path().join("states"), &d).contains("does not hash"));
+    }
+
+    #[test]
+    fn a_source_edited_before_it_is_copied_gives_no_state() {
+        let tmp = tempfile::tempdir().unwrap();
+        std::fs::write(tmp.path().join("a"), b"edited").unwrap();
+        let states = States::new(&tmp.path().join("states"));
+        let tree = Tree::new(vec![TreeEntry {
+            path: "a".into(),
+            kind: EntryKind::File {
+                digest: BlobDigest::of_bytes(b"alpha"),
+                size: 5,
+                executable: false,
+            },
+        }])
+        .unwrap();
+        let origin = |_: &str| Ok(Origin::Copy(tmp.path().join("a")));
+        let e = states.write(&tree, &origin).unwrap_err();
+        assert!(e.contains("changed while it was copied"), "{e}");
+        let d = BlobDigest::of_bytes(&encode(&tree));
+        assert!(!states.present(&d));
+        let left: Vec<_> = std::fs::read_dir(tmp.path().join("states"))
+            .unwrap()
+            .collect();
+        assert!(left.is_empty(), "no temporary directory is left: {left:?}");
     }
 
     fn fresh_error(dir: &Path, d: &BlobDigest) -> String {
