@@ -113,15 +113,19 @@ fn run_in(buildah: &Path, r: &Run<'_>, work: &Path) -> Result<(), String> {
             String::from_utf8_lossy(&out.stdout),
             String::from_utf8_lossy(&out.stderr)
         );
-        let tail: Vec<&str> = text.lines().rev().take(15).collect();
-        let tail: Vec<&str> = tail.into_iter().rev().collect();
         return Err(format!(
             "the RUN failed in buildah ({}):\n{}",
             out.status,
-            tail.join("\n")
+            tail(&text)
         ));
     }
     Ok(())
+}
+
+/// The last lines of a builder's output, which say why it failed.
+pub(crate) fn tail(text: &str) -> String {
+    let lines: Vec<&str> = text.lines().collect();
+    lines[lines.len().saturating_sub(15)..].join("\n")
 }
 
 fn base(buildah: &Path, storage: &Path) -> Command {

@@ -121,13 +121,10 @@ fn run_buildctl(buildctl: &Path, addr: &str, r: &Run<'_>) -> Result<(), String> 
         if out.status.success() {
             return Ok(());
         }
-        let text = String::from_utf8_lossy(&out.stderr);
-        let tail: Vec<&str> = text.lines().rev().take(15).collect();
-        let tail: Vec<&str> = tail.into_iter().rev().collect();
         Err(format!(
             "the RUN failed in BuildKit at {addr} ({}):\n{}",
             out.status,
-            tail.join("\n")
+            buildah::tail(&String::from_utf8_lossy(&out.stderr))
         ))
     })();
     let _ = std::fs::remove_dir_all(&work);

@@ -93,6 +93,15 @@ pub fn read_set<'t>(src: &'t Tree, s: &Selected) -> Vec<&'t TreeEntry> {
 /// `follow_last`) followed inside `tree`, as a chroot would. Missing components are kept as
 /// they are. Fails on a loop.
 pub fn resolve(tree: &Tree, path: &str, follow_last: bool) -> Result<String, String> {
+    resolve_by(&|p| tree.get(p), path, follow_last)
+}
+
+/// [`resolve`] over any listing: `get` gives the entry at a path.
+fn resolve_by<'t>(
+    get: &dyn Fn(&str) -> Option<&'t EntryKind>,
+    path: &str,
+    follow_last: bool,
+) -> Result<String, String> {
     let mut todo: Vec<String> = glob::clean(path)
         .split('/')
         .filter(|c| !c.is_empty())
@@ -108,7 +117,7 @@ pub fn resolve(tree: &Tree, path: &str, follow_last: bool) -> Result<String, Str
             _ => glob::join(&cur, &c),
         };
         let last = todo.is_empty();
-        match tree.get(&next) {
+        match get(&next) {
             Some(EntryKind::Symlink { target }) if !last || follow_last => {
                 hops += 1;
                 if hops > 40 {
@@ -163,7 +172,7 @@ pub fn apply(
             Some(EntryKind::Dir) => work.copy_dir(src, s, &dest)?,
             Some(kind) => {
                 let into_dir = dir_form || {
-                    let r = resolve(&work.tree_view(), &dest, true)?;
+                    let r = work.resolve(&dest, true)?;
                     matches!(work.entries.get(&r), Some(EntryKind::Dir)) || r.is_empty()
                 };
                 let target = match into_dir {
@@ -189,7 +198,7 @@ pub fn apply(
 /// what WORKDIR does to the filesystem.
 pub fn mkdir(dst: &Tree, path: &str) -> Result<Tree, String> {
     let mut w = Work::from(dst);
-    let r = resolve(&w.tree_view(), path, true)?;
+    let r = w.resolve(path, true)?;
     w.mkdir_all(&r)?;
     Ok(w.finish()?.tree)
 }
@@ -218,24 +227,13 @@ impl Work {
         }
     }
 
-    /// A tree of the current entries, for resolving symlinks (hard-link groups may be
-    /// broken mid-COPY; resolution only looks at directories and symlinks).
-    fn tree_view(&self) -> Tree {
-        Tree::new(
-            self.entries
-                .iter()
-                .filter(|(_, k)| matches!(k, EntryKind::Dir | EntryKind::Symlink { .. }))
-                .map(|(p, k)| TreeEntry {
-                    path: p.clone(),
-                    kind: k.clone(),
-                })
-                .collect(),
-        )
-        .unwrap_or_default()
+    /// `path` resolved through the current entries' symlinks (see [`resolve`]).
+    fn resolve(&self, path: &str, follow_last: bool) -> Result<String, String> {
+        resolve_by(&|p| self.entries.get(p), path, follow_last)
     }
 
     fn copy_dir(&mut self, src: &Tree, s: &Selected, dest: &str) -> Result<(), String> {
-        let root = resolve(&self.tree_view(), dest, true)?;
+        let root = self.resolve(dest, true)?;
         self.mkdir_all(&root)?;
         let prefix = format!("{}/", s.path);
         for e in src.entries() {
@@ -299,7 +297,7 @@ impl Work {
     /// Puts `kind` at `path` (its directory resolved through symlinks), replacing what is
     /// there unless that is a directory.
     fn put(&mut self, path: &str, kind: EntryKind, source: Option<String>) -> Result<(), String> {
-        let dir = resolve(&self.tree_view(), glob::parent(path), true)?;
+        let dir = self.resolve(glob::parent(path), true)?;
         self.mkdir_all(&dir)?;
         let path = glob::join(&dir, glob::base(path));
         match (self.entries.get(&path), &kind) {
@@ -317,7 +315,7 @@ impl Work {
         }
         let kind = match kind {
             EntryKind::HardLink { target } => {
-                let target = resolve(&self.tree_view(), &target, false)?;
+                let target = self.resolve(&target, false)?;
                 EntryKind::HardLink { target }
             }
             k => k,

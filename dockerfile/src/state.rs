@@ -37,6 +37,12 @@ pub fn encode(tree: &Tree) -> Vec<u8> {
     serde_json::to_vec(tree).expect("trees serialise")
 }
 
+/// A listing read back, with the tree's invariants checked (serde alone does not).
+pub fn decode(bytes: &[u8]) -> Result<Tree, String> {
+    let raw: Tree = serde_json::from_slice(bytes).map_err(|e| e.to_string())?;
+    Tree::new(raw.entries().to_vec()).map_err(|e| e.to_string())
+}
+
 impl States {
     /// The states kept in `dir`.
     pub fn new(dir: &Path) -> States {
@@ -74,11 +80,8 @@ impl States {
                 path.display()
             ));
         }
-        let raw: Tree = serde_json::from_slice(&bytes)
-            .map_err(|e| format!("{} does not parse: {e}", path.display()))?;
-        let tree = Arc::new(
-            Tree::new(raw.entries().to_vec()).map_err(|e| format!("{}: {e}", path.display()))?,
-        );
+        let tree =
+            Arc::new(decode(&bytes).map_err(|e| format!("{} does not read: {e}", path.display()))?);
         self.lock().insert(*d, tree.clone());
         Ok(tree)
     }

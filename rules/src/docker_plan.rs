@@ -256,7 +256,7 @@ impl Planner<'_> {
                 skip,
                 ignore: Arc::new(ignore),
                 scanner: self.scanner.clone(),
-                memo: self.project.state_dir().join("docker-context.json"),
+                memo: self.project.state_dir(),
             }));
             self.context = true;
         }

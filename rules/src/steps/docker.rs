@@ -127,7 +127,7 @@ pub struct ContextStep {
     pub ignore: Arc<Ignore>,
     /// The project's scanner.
     pub scanner: Arc<TreeScanner>,
-    /// Where the last scanned tree is kept (in the project's state), for builds in which
+    /// Where scanned trees are kept by digest (the project's state), for builds in which
     /// the watcher vouches for the context and nothing is scanned.
     pub memo: PathBuf,
 }
@@ -146,26 +146,33 @@ impl Step for ContextStep {
         let skip: Vec<&str> = self.skip.iter().map(String::as_str).collect();
         let fail = |e: kiln_engine::scan::ScanError| StepError::Failed(format!("context: {e}"));
         let scanned = self.scanner.scan(&self.root, &skip).map_err(fail)?;
-        // A tree the watcher vouched for (nothing read) is the one kept from the last scan,
-        // if its digest is the vouched one; otherwise the directory is scanned after all.
-        let kept = || -> Option<Arc<Tree>> {
-            let bytes = std::fs::read(&self.memo).ok()?;
-            let raw: Tree = serde_json::from_slice(&bytes).ok()?;
-            let t = Tree::new(raw.entries().to_vec()).ok()?;
-            (t.digest() == scanned.digest()).then(|| Arc::new(t))
-        };
+        // A tree the watcher vouched for (nothing read) is the one kept, under its digest,
+        // from the scan that found it; without one, the directory is scanned after all.
+        let memo = self
+            .memo
+            .join(format!("docker-context-{}.json", scanned.digest().to_hex()));
         let full = match scanned.tree() {
             Some(t) => {
-                if kept().is_none() {
-                    let bytes = serde_json::to_vec(t.as_ref()).unwrap_or_default();
-                    // Best effort: without it, a vouched build scans.
-                    let _ = kiln_engine::fsutil::write_atomic(&self.memo, &bytes);
+                if !memo.is_file() {
+                    // Best effort: without it, a vouched build scans. The trees of earlier
+                    // contents go.
+                    for old in std::fs::read_dir(&self.memo)
+                        .into_iter()
+                        .flatten()
+                        .flatten()
+                    {
+                        let name = old.file_name();
+                        if name.to_string_lossy().starts_with("docker-context-") {
+                            let _ = std::fs::remove_file(old.path());
+                        }
+                    }
+                    let _ = kiln_engine::fsutil::write_atomic(&memo, &encode(&t));
                 }
                 t
             }
-            None => match kept() {
-                Some(t) => t,
-                None => Arc::new(
+            None => match std::fs::read(&memo).map(|b| kiln_dockerfile::state::decode(&b)) {
+                Ok(Ok(t)) if t.digest() == scanned.digest() => Arc::new(t),
+                _ => Arc::new(
                     kiln_engine::scan::scan_dir_skipping(
                         &self.root,
                         self.scanner.stat_cache(),
@@ -344,6 +351,17 @@ impl StateStep {
         }
     }
 
+    /// A COPY's source tree, its label in the key, and its sources resolved in it.
+    fn selected(
+        &self,
+        deps: &DepValues<'_>,
+        sources: &[String],
+    ) -> Result<(StateData, String, Vec<copy::Selected>), StepError> {
+        let (src, label) = self.source(deps)?;
+        let selected = copy::select(&src.tree, sources).map_err(|e| self.err("COPY", e))?;
+        Ok((src, label, selected))
+    }
+
     fn write_blob(
         &self,
         ctx: &ExecContext<'_>,
@@ -407,8 +425,7 @@ impl Step for StateStep {
                 workdir,
                 ..
             } => {
-                let (src, label) = self.source(deps)?;
-                let selected = copy::select(&src.tree, sources).map_err(|e| self.err("COPY", e))?;
+                let (src, label, selected) = self.selected(deps, sources)?;
                 let mut a = Action::new("docker-copy", RULE_VERSION)
                     .input("state", prev)
                     .param(
@@ -466,8 +483,7 @@ impl Step for StateStep {
                 workdir,
                 ..
             } => {
-                let (src, _) = self.source(deps)?;
-                let selected = copy::select(&src.tree, sources).map_err(|e| self.err("COPY", e))?;
+                let (src, _, selected) = self.selected(deps, sources)?;
                 let applied = copy::apply(&before.tree, &src.tree, &selected, dest, workdir)
                     .map_err(|e| self.err("COPY", e))?;
                 let origin = |p: &str| -> Result<Origin, String> {

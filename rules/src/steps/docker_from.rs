@@ -11,6 +11,8 @@ use kiln_engine::statcache::StatCache;
 use kiln_engine::step::{DepValues, ExecContext, Prepared, SourceValue, Step, StepError};
 use kiln_engine::tree::Tree;
 
+use kiln_dockerfile::state::{decode, encode};
+
 use crate::sources::SourceResolver;
 use crate::steps::docker::StateData;
 
@@ -85,15 +87,14 @@ impl Step for ImageStep {
 /// The tree of the immutable checkout `dir`: kept beside it after the first scan.
 fn tree_of(dir: &Path) -> Result<Tree, String> {
     let kept = dir.with_extension("tree.json");
-    if let Ok(bytes) = std::fs::read(&kept)
-        && let Ok(raw) = serde_json::from_slice::<Tree>(&bytes)
-        && let Ok(t) = Tree::new(raw.entries().to_vec())
+    if let Ok(t) = std::fs::read(&kept)
+        .map_err(|e| e.to_string())
+        .and_then(|b| decode(&b))
     {
         return Ok(t);
     }
     let cache = StatCache::empty(&dir.with_extension("statcache"));
     let (tree, _) = kiln_engine::scan::scan_dir(dir, &cache).map_err(|e| e.to_string())?;
-    let bytes = serde_json::to_vec(&tree).map_err(|e| e.to_string())?;
-    kiln_engine::fsutil::write_atomic(&kept, &bytes).map_err(|e| e.to_string())?;
+    kiln_engine::fsutil::write_atomic(&kept, &encode(&tree)).map_err(|e| e.to_string())?;
     Ok(tree)
 }
