@@ -3,6 +3,7 @@
 use std::fs::{File, TryLockError};
 use std::path::Path;
 
+use kiln_engine::remote::{RemoteOutcome, RemoteSettings};
 use kiln_engine::report::{RunReport, StepStatus};
 use kiln_engine::run::{Mode, RunConfig, run};
 use kiln_engine::state::StateDir;
@@ -66,12 +67,22 @@ pub fn build_graph(
     }
     let state = StateDir::new(&state_dir.join("state"));
     let progress = Progress::new(explain);
+    let cache = s.remote.as_ref().map(crate::remote::open).transpose()?;
+    let settings = match (&cache, &s.remote) {
+        (Some(c), Some(choice)) => Some(RemoteSettings::new(
+            c.as_ref(),
+            choice.upload && store.read_only().is_none(),
+            choice.required,
+        )),
+        _ => None,
+    };
     let cfg = RunConfig {
         mode: Mode::Build,
         jobs,
         store: &store,
         state: &state,
         events: &progress,
+        remote: settings.as_ref(),
     };
     let report = run(graph, &cfg);
     if let Err(e) = s.plan.scanner.save() {
@@ -125,6 +136,35 @@ fn summary(s: &session::Session, report: &RunReport) {
         names.join(", "),
         s.project.outdir().display()
     );
+    if let Some(line) = remote_summary(report) {
+        eprintln!("kiln: remote cache: {line}");
+    }
+}
+
+/// `5 hits, 2 misses (2 uploaded), 1 error`, when the remote cache was asked.
+fn remote_summary(report: &RunReport) -> Option<String> {
+    let outcomes: Vec<&RemoteOutcome> = report
+        .steps
+        .iter()
+        .filter_map(|r| r.remote.as_ref())
+        .collect();
+    if outcomes.is_empty() {
+        return None;
+    }
+    let n = |f: &dyn Fn(&RemoteOutcome) -> bool| outcomes.iter().filter(|o| f(o)).count();
+    let hits = n(&|o| *o == RemoteOutcome::Hit);
+    let misses = n(&|o| matches!(o, RemoteOutcome::Miss { .. }));
+    let uploaded = n(&|o| matches!(o, RemoteOutcome::Miss { uploaded: true, .. }));
+    let errors = n(&|o| matches!(o, RemoteOutcome::Error(_)));
+    let down = n(&|o| *o == RemoteOutcome::Down);
+    let mut line = format!("{hits} hits, {misses} misses ({uploaded} uploaded)");
+    if errors > 0 {
+        line.push_str(&format!(", {errors} errors"));
+    }
+    if down > 0 {
+        line.push_str(&format!(", {down} not asked (unavailable)"));
+    }
+    Some(line)
 }
 
 /// Takes the project's build lock, saying so when another build holds it.

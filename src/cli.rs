@@ -140,6 +140,33 @@ pub struct ProjectArgs {
     /// Output format.
     #[arg(long, short = 'o', value_enum, default_value_t = Output::Human)]
     pub output: Output,
+    /// The remote cache.
+    #[command(flatten)]
+    pub remote: RemoteArgs,
+}
+
+/// The remote cache flags (the config file's `[remote]` gives the defaults).
+#[derive(Debug, Clone, Args)]
+pub struct RemoteArgs {
+    /// The team's remote cache: http(s)://HOST[:PORT][/PREFIX] (Bazel HTTP protocol: nginx
+    /// WebDAV, bazel-remote) or grpc(s)://HOST[:PORT] (REAPI: BuildGrid, Buildbarn, ...).
+    /// Credentials come from the URL, netrc, or the config's token_file / token_env.
+    #[arg(long = "remote-cache", value_name = "URL", env = "KILN_REMOTE_CACHE")]
+    pub cache: Option<String>,
+    /// Upload results of steps that ran (false: only take hits).
+    #[arg(
+        long = "remote-upload",
+        value_name = "BOOL",
+        num_args = 0..=1,
+        default_missing_value = "true"
+    )]
+    pub upload: Option<bool>,
+    /// Fail when the remote cache is unavailable, instead of building locally.
+    #[arg(long = "remote-required")]
+    pub required: bool,
+    /// Do not use a remote cache, even if one is configured.
+    #[arg(long = "no-remote")]
+    pub no_remote: bool,
 }
 
 /// `kiln build`.

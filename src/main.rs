@@ -16,6 +16,7 @@ mod parse;
 mod pkg;
 mod plan;
 mod registry;
+mod remote;
 mod render;
 mod run;
 mod run_package;

@@ -4,6 +4,7 @@
 use std::sync::Mutex;
 use std::time::Instant;
 
+use kiln_engine::remote::RemoteOutcome;
 use kiln_engine::report::{Event, EventSink, RunReport, StepReport, StepStatus};
 use kiln_rules::plan::BuildPlan;
 use serde_json::{Value, json};
@@ -49,6 +50,10 @@ impl EventSink for Progress {
                 );
                 return;
             }
+            Event::Remote { message } => {
+                eprintln!("kiln: remote cache: {message}");
+                return;
+            }
             Event::Started { .. } => return,
         };
         let quiet = matches!(r.status, StepStatus::Source | StepStatus::UpToDate);
@@ -57,19 +62,30 @@ impl EventSink for Progress {
         }
         let _guard = self.lock.lock();
         let t = self.started.elapsed().as_secs_f64();
-        let mut line = format!("[{t:6.2}s] {:<10} {:<24}", r.status.word(), r.id);
+        let mut line = format!("[{t:6.2}s] {:<10} {:<24}", status_word(r), r.id);
         if r.status == StepStatus::Ran {
             line.push_str(&format!(" ({:.2}s)", r.duration.as_secs_f64()));
         }
         eprintln!("{}", line.trim_end());
         if self.explain {
             eprintln!("           why: {}", r.reason);
+            if let Some(remote) = &r.remote {
+                eprintln!("           {}", remote.describe());
+            }
         }
         if let StepStatus::Failed(msg) | StepStatus::Unresolved(msg) = &r.status {
             for l in msg.lines() {
                 eprintln!("           {l}");
             }
         }
+    }
+}
+
+/// The status word of a progress line: `remote` for a result the remote cache gave.
+fn status_word(r: &StepReport) -> &'static str {
+    match r.remote {
+        Some(RemoteOutcome::Hit) => "remote",
+        _ => r.status.word(),
     }
 }
 
@@ -125,6 +141,7 @@ pub fn step_json(r: &StepReport) -> Value {
         "unresolved": unresolved,
         "error": error,
         "reason": r.reason.to_string(),
+        "remote": r.remote.as_ref().map(|o| o.describe()),
     })
 }
 

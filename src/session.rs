@@ -33,6 +33,8 @@ pub struct Session {
     pub resolver: Arc<SourceResolver>,
     /// Kraftfile.lock as it was before this run.
     pub lock: Option<LockFile>,
+    /// The remote cache builds use.
+    pub remote: Option<crate::remote::RemoteChoice>,
 }
 
 /// Loads and plans the project `args` names. A build (`jobs` given) may start the change
@@ -109,12 +111,18 @@ pub fn open_with(
     let plan = plan(&project, &opts, &process_env)?;
     let graph = Graph::new(plan.steps.clone())
         .map_err(|e| CliError::Failed(format!("internal error in the plan: {e}")))?;
+    let remote = crate::remote::choose(
+        &args.remote,
+        &load_config(&process_env)?.remote,
+        args.offline,
+    )?;
     Ok(Session {
         project,
         plan,
         graph,
         resolver,
         lock,
+        remote,
     })
 }
 
@@ -277,6 +285,7 @@ pub fn plan_report(s: &Session) -> Result<RunReport, CliError> {
         store: &store,
         state: &state,
         events: &kiln_engine::report::NoEvents,
+        remote: None,
     };
     Ok(kiln_engine::run::run(&s.graph, &cfg))
 }

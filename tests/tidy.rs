@@ -1,6 +1,6 @@
 //! House rules, checked: every Rust file starts with a `//!` doc saying what it is, stays
 //! under 800 lines, and the crates depend on each other only in the documented direction
-//! (ARCHITECTURE.md): engine on no kiln crate, cache, oci and dockerfile on the engine only,
+//! (ARCHITECTURE.md): engine on no kiln crate, cache, oci, dockerfile and remote on the engine only,
 //! rules on the engine, fetch, oci and dockerfile only, vmm, watch and fetch on none.
 
 use std::path::{Path, PathBuf};
@@ -40,6 +40,7 @@ fn every_rust_file_has_a_module_doc_and_a_sane_length() {
         "fetch",
         "oci",
         "dockerfile",
+        "remote",
         "tests",
         "benches",
     ] {
@@ -88,6 +89,7 @@ fn crates_depend_only_in_the_documented_direction() {
     );
     assert_eq!(kiln_deps("oci/Cargo.toml"), ["kiln-engine"]);
     assert_eq!(kiln_deps("dockerfile/Cargo.toml"), ["kiln-engine"]);
+    assert_eq!(kiln_deps("remote/Cargo.toml"), ["kiln-engine"]);
     assert_eq!(kiln_deps("fetch/Cargo.toml"), Vec::<String>::new());
     assert_eq!(kiln_deps("vmm/Cargo.toml"), Vec::<String>::new());
     assert_eq!(kiln_deps("watch/Cargo.toml"), Vec::<String>::new());
@@ -115,12 +117,14 @@ fn the_engine_knows_no_domain_words() {
     }
 }
 
-/// The OCI and Dockerfile crates' code knows images, not projects: no Kraftfile, no make.
+/// The OCI, Dockerfile and remote crates' code knows images and blobs, not projects: no
+/// Kraftfile, no make.
 #[test]
 fn the_oci_and_dockerfile_crates_know_no_kraftfile() {
     let mut files = Vec::new();
     rust_files(&root().join("oci/src"), &mut files);
     rust_files(&root().join("dockerfile/src"), &mut files);
+    rust_files(&root().join("remote/src"), &mut files);
     assert!(files.len() > 10);
     for f in files {
         let text = std::fs::read_to_string(&f)

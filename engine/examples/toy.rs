@@ -145,6 +145,7 @@ fn main() {
         store: &store,
         state: &state,
         events: &Print,
+        remote: None,
     };
     let report = run(&graph, &cfg);
     let _ = cache.save();

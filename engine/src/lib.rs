@@ -15,6 +15,7 @@ pub mod fsutil;
 pub mod graph;
 pub mod memo;
 pub mod memstore;
+pub mod remote;
 pub mod report;
 pub mod run;
 pub mod scan;

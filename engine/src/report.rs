@@ -4,6 +4,7 @@ use std::time::Duration;
 
 use crate::digest::{ActionKey, BlobDigest, Digest};
 use crate::explain::Reason;
+use crate::remote::RemoteOutcome;
 
 /// How a step ended.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -80,6 +81,8 @@ pub struct StepReport {
     pub reason: Reason,
     /// Wall time spent on this step.
     pub duration: Duration,
+    /// What the remote cache did for it, when it was asked.
+    pub remote: Option<RemoteOutcome>,
 }
 
 /// A live event for progress display.
@@ -110,6 +113,12 @@ pub enum Event<'a> {
     Missing {
         /// The blob.
         digest: BlobDigest,
+    },
+    /// Something about the remote cache the user should know, given once per problem (it is
+    /// unavailable, refused the credentials, or gave an entry that is not used).
+    Remote {
+        /// What happened and what kiln does about it.
+        message: &'a str,
     },
 }
 

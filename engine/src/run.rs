@@ -27,6 +27,7 @@ use std::time::Instant;
 use crate::digest::BlobDigest;
 use crate::explain::{Reason, action_changes, tree_changes};
 use crate::graph::Graph;
+use crate::remote::RemoteSettings;
 use crate::report::{Event, EventSink, RunReport, StepReport, StepStatus};
 use crate::state::{MaterializedFile, StateDir, StepState};
 use crate::step::{DepValues, ExecContext, Prepared, SourceValue, Step, StepError, Value};
@@ -53,6 +54,8 @@ pub struct RunConfig<'a> {
     pub state: &'a StateDir,
     /// Where live events go.
     pub events: &'a dyn EventSink,
+    /// The remote cache behind the store, if any (see [`crate::remote`]).
+    pub remote: Option<&'a RemoteSettings<'a>>,
 }
 
 struct Outcome {
@@ -180,7 +183,12 @@ fn worker(graph: &Graph, cfg: &RunConfig<'_>, sched: &Mutex<Sched>, wake: &Condv
                 };
             }
         };
-        let outcome = evaluate(graph, i, &deps, cfg);
+        // A panic in a step (a bug) fails that step; it must not leave the others waiting on
+        // a step that never finishes.
+        let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            evaluate(graph, i, &deps, cfg)
+        }))
+        .unwrap_or_else(|payload| panicked(graph, i, payload.as_ref()));
         let Ok(mut s) = sched.lock() else { return };
         s.outcomes[i] = Some(outcome);
         s.finished += 1;
@@ -210,6 +218,7 @@ fn evaluate(graph: &Graph, i: usize, deps: &[(usize, DepOutcome)], cfg: &RunConf
         status: StepStatus::Skipped,
         reason: Reason::NotEvaluated(String::new()),
         duration: Default::default(),
+        remote: None,
     };
     let mut damaged = None;
     let value = match collect_deps(graph, deps, cfg.mode) {
@@ -226,6 +235,34 @@ fn evaluate(graph: &Graph, i: usize, deps: &[(usize, DepOutcome)], cfg: &RunConf
         report,
         value,
         damaged,
+    }
+}
+
+/// The outcome of a step whose evaluation panicked.
+fn panicked(graph: &Graph, i: usize, payload: &(dyn std::any::Any + Send)) -> Outcome {
+    let step = &graph.steps[i];
+    let what = payload
+        .downcast_ref::<&str>()
+        .map(|s| s.to_string())
+        .or_else(|| payload.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "a panic".into());
+    let status = StepStatus::Failed(format!(
+        "internal error: kiln panicked while evaluating this step ({what}); please report it"
+    ));
+    Outcome {
+        report: StepReport {
+            id: step.id().to_string(),
+            kind: step.kind().to_string(),
+            deps: step.deps().to_vec(),
+            key: None,
+            source_digest: None,
+            reason: Reason::NotEvaluated(status.word().to_string()),
+            status,
+            duration: Default::default(),
+            remote: None,
+        },
+        value: None,
+        damaged: None,
     }
 }
 
@@ -389,6 +426,7 @@ fn action_step(
         Mode::Build => cfg.store.lookup(&key)?,
     }
     .filter(|r| step.outputs_present(r));
+    let remote = cfg.remote.filter(|_| !forced && step.remote_cacheable());
     let (result, status, reason) = match (found, cfg.mode) {
         (Some(r), _) => (r, StepStatus::Cached, Reason::FoundInCache { changes }),
         (None, Mode::Plan) => {
@@ -399,20 +437,60 @@ fn action_step(
             };
             return Ok(None);
         }
-        (None, Mode::Build) => (
-            execute(step, deps, key, cfg)?,
-            StepStatus::Ran,
-            Reason::NotCached {
-                first_build: prev.action.is_none(),
-                changes,
-            },
-        ),
+        (None, Mode::Build) => {
+            let hit = match remote {
+                Some(rs) => remote_lookup(rs, step, deps, action, key, cfg, report)?,
+                None => None,
+            };
+            match hit {
+                Some(r) => (r, StepStatus::Cached, Reason::FoundInCache { changes }),
+                None => {
+                    let result = execute(step, deps, key, cfg)?;
+                    if let Some(rs) = remote {
+                        let events = cfg.events;
+                        crate::remote::upload(
+                            rs,
+                            action,
+                            &key,
+                            &result,
+                            cfg.store,
+                            events,
+                            &mut report.remote,
+                        )?;
+                    }
+                    let reason = Reason::NotCached {
+                        first_build: prev.action.is_none(),
+                        changes,
+                    };
+                    (result, StepStatus::Ran, reason)
+                }
+            }
+        }
     };
     report.reason = reason;
     if cfg.mode == Mode::Build {
         finish_build(step, action, &result, prev, cfg)?;
     }
     report.status = status;
+    Ok(Some(result))
+}
+
+/// A remote hit (recorded in the local store, with the inputs it was built from), or `None`.
+fn remote_lookup(
+    rs: &RemoteSettings<'_>,
+    step: &dyn Step,
+    deps: &DepValues<'_>,
+    action: &crate::action::Action,
+    key: crate::digest::ActionKey,
+    cfg: &RunConfig<'_>,
+    report: &mut StepReport,
+) -> Result<Option<ActionResult>, StepError> {
+    let hit = crate::remote::lookup(rs, action, &key, cfg.store, cfg.events, &mut report.remote)?;
+    let Some(mut result) = hit.filter(|r| step.outputs_present(r)) else {
+        return Ok(None);
+    };
+    result.inputs = input_blobs(deps);
+    cfg.store.record(&key, &result)?;
     Ok(Some(result))
 }
 

@@ -200,4 +200,10 @@ pub trait Step: Send + Sync {
     fn verifies_its_sources(&self) -> bool {
         false
     }
+    /// Whether a result may be taken from, and given to, a remote cache. False for steps
+    /// whose result stands for something outside the store (see [`Step::outputs_present`])
+    /// that a remote entry cannot bring. True by default.
+    fn remote_cacheable(&self) -> bool {
+        true
+    }
 }

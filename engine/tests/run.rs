@@ -154,6 +154,7 @@ impl Fixture {
                 store: self.store.as_ref(),
                 state: &self.state,
                 events: &NoEvents,
+                remote: None,
             },
         )
     }
@@ -536,4 +537,26 @@ fn a_blob_the_cache_lost_rebuilds_what_made_it_in_one_rerun() {
         3,
         "once, then failed on the lost blob, then again"
     );
+}
+
+#[test]
+fn a_panicking_step_fails_alone_and_the_run_ends() {
+    let fx = Fixture::new();
+    let cell = Arc::new(Mutex::new(b"x".to_vec()));
+    let boom = TestStep::action("boom", &["src"], |_| panic!("the step's bug"));
+    let fine = TestStep::action("fine", &["src"], |_| Ok(b"ok".to_vec()));
+    let after = TestStep::action("after", &["boom"], |_| Ok(b"never".to_vec()));
+    let steps: Vec<Arc<dyn Step>> = vec![
+        Arc::new(TestStep::source("src", &cell)),
+        Arc::new(boom),
+        Arc::new(fine),
+        Arc::new(after),
+    ];
+    let r = fx.run(steps, Mode::Build, 2);
+    match status(&r, "boom") {
+        StepStatus::Failed(msg) => assert!(msg.contains("the step's bug"), "{msg}"),
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(status(&r, "fine"), StepStatus::Ran);
+    assert_eq!(status(&r, "after"), StepStatus::Skipped);
 }

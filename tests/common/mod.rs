@@ -87,6 +87,7 @@ pub fn kiln_cmd(cache: &Path, cwd: &Path) -> Command {
         .env_remove("XDG_CACHE_HOME")
         .env_remove("KILN_BLESS")
         .env_remove("KILN_BUILDKIT_HOST")
+        .env_remove("KILN_REMOTE_CACHE")
         .env_remove("RUST_BACKTRACE");
     c
 }
@@ -100,6 +101,7 @@ pub fn kiln_std(cache: &Path, cwd: &Path) -> std::process::Command {
         .env("KILN_WATCH", "0")
         .env("GIT_ALLOW_PROTOCOL", "file")
         .env_remove("KILN_CONFIG")
+        .env_remove("KILN_REMOTE_CACHE")
         .env_remove("XDG_CACHE_HOME");
     c
 }

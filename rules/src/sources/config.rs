@@ -1,4 +1,5 @@
-//! kiln's config file: `[sources]` overrides and `[mirrors]` URL-prefix rewrites.
+//! kiln's config file: `[sources]` overrides, `[mirrors]` URL-prefix rewrites, registries
+//! and the remote cache.
 //!
 //! Where it is: `$KILN_CONFIG` if set (then it must exist), else
 //! `$XDG_CONFIG_HOME/kiln/config.toml`, else `~/.config/kiln/config.toml` (a missing default
@@ -21,6 +22,16 @@
 //! ca_file = "/etc/ssl/team-ca.pem"
 //! mirrors = ["pull-cache.example:5000"]   # tried first when pulling
 //! chunked = true                # upload in PATCH chunks instead of one PUT
+//!
+//! [remote]                      # the team's remote cache (--remote-cache overrides)
+//! cache = "https://cache.example/kiln/"   # http(s):// Bazel HTTP; grpc(s):// REAPI
+//! read_only = false             # true: take hits, upload nothing
+//! required = false              # true: fail when it is unavailable instead of building here
+//! timeout = 30                  # seconds: connect and idle (no bytes moving) timeout
+//! instance = "main"             # the REAPI instance name
+//! token_file = "~/.config/kiln/cache-token"   # a bearer token (first line); or:
+//! token_env = "KILN_CACHE_TOKEN"              # the variable that holds it
+//! netrc = "/etc/kiln/netrc"     # Basic credentials by host (default $NETRC, ~/.netrc)
 //! ```
 //!
 //! Relative local paths in `[sources]` are relative to the config file's directory and are
@@ -51,6 +62,44 @@ pub struct KilnConfig {
     pub default_registry: Option<String>,
     /// `[registries."host"]`.
     pub registries: BTreeMap<String, kiln_oci::registry::RegistryConfig>,
+    /// `[remote]`.
+    pub remote: RemoteConfig,
+}
+
+/// `[remote]`: the remote cache (plain settings; the CLI opens it).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RemoteConfig {
+    /// The cache URL.
+    pub cache: Option<String>,
+    /// Take hits, upload nothing.
+    pub read_only: bool,
+    /// Fail rather than build locally when the cache is unavailable.
+    pub required: bool,
+    /// Connect and idle timeout, in seconds.
+    pub timeout: Option<u64>,
+    /// The REAPI instance name.
+    pub instance: Option<String>,
+    /// A file holding a bearer token (absolute).
+    pub token_file: Option<PathBuf>,
+    /// An environment variable holding a bearer token.
+    pub token_env: Option<String>,
+    /// The netrc file (absolute).
+    pub netrc: Option<PathBuf>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawRemote {
+    cache: Option<String>,
+    #[serde(default)]
+    read_only: bool,
+    #[serde(default)]
+    required: bool,
+    timeout: Option<Spanned<u64>>,
+    instance: Option<String>,
+    token_file: Option<String>,
+    token_env: Option<String>,
+    netrc: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -81,9 +130,11 @@ struct RawConfig {
     registry: Option<RawRegistry>,
     #[serde(default)]
     registries: BTreeMap<String, RawRegistryEntry>,
+    remote: Option<RawRemote>,
 }
 
-const TOP_KEYS: [&str; 4] = ["sources", "mirrors", "registry", "registries"];
+const TOP_KEYS: [&str; 5] = ["sources", "mirrors", "registry", "registries", "remote"];
+const SECTIONS: &str = "[sources], [mirrors], [registry], [registries.\"HOST\"] and [remote]";
 
 impl KilnConfig {
     /// `url` rewritten by the longest matching `[mirrors]` prefix (unchanged if none matches).
@@ -152,14 +203,57 @@ impl KilnConfig {
                 (host, config)
             })
             .collect();
+        let remote = match raw.remote {
+            Some(r) => remote_config(file, text, &base, home, r)?,
+            None => RemoteConfig::default(),
+        };
         Ok(KilnConfig {
             file: Some(file.to_path_buf()),
             sources,
             mirrors,
             default_registry: raw.registry.and_then(|r| r.default),
             registries,
+            remote,
         })
     }
+}
+
+fn remote_config(
+    file: &Path,
+    text: &str,
+    base: &Path,
+    home: Option<&Path>,
+    r: RawRemote,
+) -> Result<RemoteConfig, Diagnostic> {
+    let path = |p: Option<String>| -> Result<Option<PathBuf>, Diagnostic> {
+        p.map(|p| spec::local_path(&p, base, home).map_err(|m| Diagnostic::new(file, m)))
+            .transpose()
+    };
+    if let Some(t) = &r.timeout
+        && *t.get_ref() == 0
+    {
+        return Err(
+            spanned_error(file, text, t.span(), "a zero [remote] timeout".into())
+                .with_help("write the connect and idle timeout in seconds, e.g. `timeout = 30`"),
+        );
+    }
+    if r.token_file.is_some() && r.token_env.is_some() {
+        return Err(Diagnostic::new(
+            file,
+            "[remote] has both token_file and token_env".to_string(),
+        )
+        .with_help("keep the one that holds the cache's bearer token"));
+    }
+    Ok(RemoteConfig {
+        cache: r.cache.filter(|c| !c.is_empty()),
+        read_only: r.read_only,
+        required: r.required,
+        timeout: r.timeout.map(Spanned::into_inner),
+        instance: r.instance,
+        token_file: path(r.token_file)?,
+        token_env: r.token_env,
+        netrc: path(r.netrc)?,
+    })
 }
 
 /// Loads the config file from where the environment (`env`) says it is.
@@ -195,8 +289,8 @@ fn toml_error(file: &Path, text: &str, e: &toml::de::Error) -> Diagnostic {
     if let Some(key) = unknown_field(&msg) {
         d.message = format!("unknown key `{key}` in the kiln config file");
         let help = match suggest(key, &TOP_KEYS) {
-            Some(s) => format!("did you mean `{s}`? the config file has [sources] and [mirrors]"),
-            None => "the config file has only [sources] and [mirrors]".to_string(),
+            Some(s) => format!("did you mean `{s}`? the config file has {SECTIONS}"),
+            None => format!("the config file has {SECTIONS}; see `kiln help config`"),
         };
         d = d.with_help(help);
     }

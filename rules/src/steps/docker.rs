@@ -545,6 +545,12 @@ impl Step for StateStep {
     fn outputs_present(&self, result: &ActionResult) -> bool {
         listing(result).is_ok_and(|d| self.shared.states.present(&d))
     }
+
+    /// A state's result names a directory of the local state store, which a remote entry
+    /// cannot bring; the initrd made from the final state is remote-cacheable.
+    fn remote_cacheable(&self) -> bool {
+        false
+    }
 }
 
 /// The tree of a builder's output directory.
