@@ -155,7 +155,7 @@ fn remote_summary(report: &RunReport) -> Option<String> {
     let hits = n(&|o| *o == RemoteOutcome::Hit);
     let misses = n(&|o| matches!(o, RemoteOutcome::Miss { .. }));
     let uploaded = n(&|o| matches!(o, RemoteOutcome::Miss { uploaded: true, .. }));
-    let errors = n(&|o| matches!(o, RemoteOutcome::Error(_)));
+    let errors = n(&|o| matches!(o, RemoteOutcome::Error { .. }));
     let down = n(&|o| *o == RemoteOutcome::Down);
     let mut line = format!("{hits} hits, {misses} misses ({uploaded} uploaded)");
     if errors > 0 {

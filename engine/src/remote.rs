@@ -77,7 +77,12 @@ pub enum RemoteOutcome {
         upload_error: Option<String>,
     },
     /// The remote answered unusably or not at all; the step ran locally.
-    Error(String),
+    Error {
+        /// What went wrong.
+        error: String,
+        /// The result built here was uploaded in its place (repairing a bad entry).
+        uploaded: bool,
+    },
     /// The remote was not asked: it was found down earlier in this run.
     Down,
 }
@@ -96,7 +101,11 @@ impl RemoteOutcome {
                 ..
             } => format!("remote miss, upload failed: {e}"),
             RemoteOutcome::Miss { .. } => "remote miss".into(),
-            RemoteOutcome::Error(e) => format!("remote error: {e}"),
+            RemoteOutcome::Error {
+                error,
+                uploaded: true,
+            } => format!("remote error: {error}; the result built here was uploaded"),
+            RemoteOutcome::Error { error, .. } => format!("remote error: {error}"),
             RemoteOutcome::Down => "remote not asked (unavailable earlier in this build)".into(),
         }
     }
@@ -182,13 +191,19 @@ pub(crate) fn lookup(
                     message: &format!("{why}; the entry is not used, the step runs here"),
                 });
             }
-            *outcome = Some(RemoteOutcome::Error(why));
+            *outcome = Some(RemoteOutcome::Error {
+                error: why,
+                uploaded: false,
+            });
             Ok(None)
         }
         Err(e) => {
             let why = e.to_string();
             report_down(rs, &why, events);
-            *outcome = Some(RemoteOutcome::Error(why.clone()));
+            *outcome = Some(RemoteOutcome::Error {
+                error: why.clone(),
+                uploaded: false,
+            });
             required_failure(rs, &why)
         }
     }
@@ -213,18 +228,21 @@ pub(crate) fn upload(
         Err(e) => {
             let why = e.to_string();
             report_down(rs, &why, events);
-            *outcome = Some(RemoteOutcome::Miss {
-                uploaded: false,
-                upload_error: Some(why.clone()),
-            });
-            return required_failure(rs, &why).map(|_| ());
+            (false, Some(why))
         }
     };
-    *outcome = Some(RemoteOutcome::Miss {
-        uploaded,
-        upload_error,
-    });
-    Ok(())
+    *outcome = match outcome.take() {
+        // The lookup's error stays what is reported; the upload repaired it, or not.
+        Some(RemoteOutcome::Error { error, .. }) => Some(RemoteOutcome::Error { error, uploaded }),
+        _ => Some(RemoteOutcome::Miss {
+            uploaded,
+            upload_error: upload_error.clone(),
+        }),
+    };
+    match upload_error {
+        Some(why) if rs.is_down() => required_failure(rs, &why).map(|_| ()),
+        _ => Ok(()),
+    }
 }
 
 fn report_down(rs: &RemoteSettings<'_>, why: &str, events: &dyn EventSink) {

@@ -8,7 +8,9 @@
 //! complete wrong blob. The entry is `PUT` only after every blob succeeded.
 
 use std::collections::BTreeMap;
+use std::collections::HashSet;
 use std::io::Read;
+use std::sync::Mutex;
 use std::time::Duration;
 
 use kiln_engine::remote::{RemoteCache, RemoteError};
@@ -33,6 +35,9 @@ pub struct HttpCache {
     client: reqwest::Client,
     rt: tokio::runtime::Runtime,
     memo: DigestMemo,
+    /// Blobs this run downloaded with wrong bytes: uploaded again (not skipped by `HEAD`),
+    /// so the rebuilt result repairs the server.
+    bad: Mutex<HashSet<String>>,
 }
 
 impl HttpCache {
@@ -59,6 +64,7 @@ impl HttpCache {
             client,
             rt: crate::runtime()?,
             memo: DigestMemo::default(),
+            bad: Mutex::default(),
         })
     }
 
@@ -145,7 +151,7 @@ impl HttpCache {
     ) -> Result<OutputFile, RemoteError> {
         let what = format!("output `{name}`");
         let mut incoming = Incoming::new(local, HashFn::Sha256, out.digest.clone(), what)?;
-        self.rt.block_on(async {
+        let got = self.rt.block_on(async {
             let mut resp = self
                 .request(reqwest::Method::GET, self.url("cas", &out.digest.hash))
                 .send()
@@ -166,14 +172,23 @@ impl HttpCache {
                 incoming.push(&chunk)?;
             }
             Ok(())
-        })?;
-        let (file, remote) = incoming.finish(out.executable)?;
+        });
+        let done = got.and_then(|()| incoming.finish(out.executable));
+        if let Err(RemoteError::Corrupt(_)) = &done
+            && let Ok(mut bad) = self.bad.lock()
+        {
+            bad.insert(out.digest.hash.clone());
+        }
+        let (file, remote) = done?;
         self.memo.remember(file.digest, remote);
         Ok(file)
     }
 
     /// Whether the server has `digest` (HEAD; a server without HEAD gets the upload).
     fn has_blob(&self, digest: &RemoteDigest) -> Result<bool, RemoteError> {
+        if self.bad.lock().is_ok_and(|b| b.contains(&digest.hash)) {
+            return Ok(false);
+        }
         self.rt.block_on(async {
             let resp = self
                 .request(reqwest::Method::HEAD, self.url("cas", &digest.hash))

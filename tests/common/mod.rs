@@ -7,6 +7,7 @@
 #![allow(dead_code)]
 
 pub mod docker;
+pub mod nginx;
 pub mod registry;
 
 use std::collections::BTreeMap;

@@ -1,0 +1,423 @@
+//! The remote cache end to end over the Bazel HTTP protocol, against real nginx (WebDAV) on
+//! loopback, with real kernel builds of the test kernel (real make and gcc):
+//! - a second machine (another path, cache and HOME) takes every action step from the remote
+//!   and make never starts; the artifacts are byte-identical;
+//! - `--remote-upload=false` uploads nothing; a failed compile is never uploaded;
+//! - a server stopped in the middle of a build: one message, the build succeeds locally;
+//! - a stored blob with wrong bytes, and a lost one: detected, the step rebuilt, nothing of
+//!   it used (the local cache verifies clean), reported once;
+//! - wrong credentials: a clear message that never shows the secret; `--remote-required`
+//!   makes it fail; right ones (netrc, a bearer token file) work;
+//! - two machines building at once, then a third taking everything.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+
+use common::nginx::{Access, Nginx};
+use common::*;
+use serde_json::Value;
+
+/// The action steps of a kernel build of the test kernel.
+const ACTIONS: [&str; 4] = [
+    "initrd",
+    "qemu-x86_64/kconfig",
+    "qemu-x86_64/fetch",
+    "qemu-x86_64/compile",
+];
+
+/// One developer machine: its own cache, HOME and checkout path; `make` runs are logged.
+struct Machine {
+    w: World,
+    home: tempfile::TempDir,
+    shims: tempfile::TempDir,
+    project: PathBuf,
+}
+
+impl Machine {
+    fn new(name: &str) -> Machine {
+        let w = World::new();
+        let project = kernel_project(&w, name, "");
+        let shims = tempfile::tempdir().unwrap();
+        let log = shims.path().join("make-calls");
+        write(
+            &shims.path().join("make"),
+            format!(
+                "#!/bin/sh\necho \"$*\" >> {}\nexec /usr/bin/make \"$@\"\n",
+                log.display()
+            ),
+        );
+        chmod(&shims.path().join("make"), 0o755);
+        Machine {
+            w,
+            home: tempfile::tempdir().unwrap(),
+            shims,
+            project,
+        }
+    }
+
+    fn cmd(&self) -> assert_cmd::Command {
+        let mut c = self.w.kiln(&self.project);
+        let path = format!(
+            "{}:{}",
+            self.shims.path().display(),
+            std::env::var("PATH").unwrap_or_default()
+        );
+        c.env("PATH", path)
+            .env("HOME", self.home.path())
+            .env_remove("NETRC");
+        c
+    }
+
+    /// `kiln build -o json ARGS` started in the background, with `env` set.
+    fn spawn(&self, args: &[&str], env: &[(&str, String)]) -> std::process::Child {
+        let mut c = kiln_std(self.w.cache_dir(), &self.project);
+        let path = format!(
+            "{}:{}",
+            self.shims.path().display(),
+            std::env::var("PATH").unwrap_or_default()
+        );
+        c.env("PATH", path)
+            .env("HOME", self.home.path())
+            .env_remove("NETRC");
+        c.env_remove("KILN_BUILDKIT_HOST")
+            .env_remove("RUST_BACKTRACE");
+        for (k, v) in env {
+            c.env(k, v);
+        }
+        c.args(["build", "-o", "json"])
+            .args(args)
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("start kiln")
+    }
+
+    /// `kiln build -o json --explain ARGS`: (exit code, document, stderr).
+    fn build(&self, args: &[&str]) -> (i32, Value, String) {
+        let mut all = vec!["--explain"];
+        all.extend_from_slice(args);
+        build_json_with(self.cmd(), &all)
+    }
+
+    fn ok(&self, args: &[&str]) -> (Value, String) {
+        let (code, doc, err) = self.build(args);
+        assert_eq!(code, 0, "kiln build failed:\n{err}");
+        (doc, err)
+    }
+
+    /// Runs of make that build (`make --version`, the tool fingerprint, is not one).
+    fn make_runs(&self) -> usize {
+        std::fs::read_to_string(self.shims.path().join("make-calls"))
+            .unwrap_or_default()
+            .lines()
+            .filter(|l| *l != "--version")
+            .count()
+    }
+
+    fn kernel(&self) -> Vec<u8> {
+        read(&self.project.join(".unikraft/build/hello_qemu-x86_64"))
+    }
+
+    fn initrd(&self) -> Vec<u8> {
+        read(&initramfs(&self.project, "x86_64"))
+    }
+}
+
+fn remote_of(doc: &Value, id: &str) -> String {
+    step(doc, id)["remote"].as_str().unwrap_or("").to_string()
+}
+
+fn remotes(doc: &Value) -> Vec<(String, String)> {
+    ACTIONS
+        .iter()
+        .map(|id| (id.to_string(), remote_of(doc, id)))
+        .collect()
+}
+
+fn all(word: &str) -> Vec<(String, String)> {
+    ACTIONS
+        .iter()
+        .map(|id| (id.to_string(), word.to_string()))
+        .collect()
+}
+
+/// Every blob of the local cache is intact (`kiln cache verify`).
+fn assert_local_cache_clean(m: &Machine) {
+    let report = verify_report(&m.w, &m.project);
+    assert_eq!(report["blobs_removed"], serde_json::json!([]), "{report:#}");
+    assert_eq!(
+        report["actions_removed"],
+        serde_json::json!([]),
+        "{report:#}"
+    );
+}
+
+#[test]
+fn a_second_machine_takes_every_step_from_the_remote_and_never_runs_make() {
+    let server = Nginx::start(Access::Open);
+    let a = Machine::new("alice");
+    let (doc, err) = a.ok(&["--remote-cache", &server.url]);
+    assert_eq!(remotes(&doc), all("remote miss, uploaded"), "{err}");
+    assert!(a.make_runs() > 0);
+    // Blobs first, the action entry last: every entry's blobs were on the server before it.
+    assert_eq!(server.stored("ac").len(), ACTIONS.len());
+    let log = server.log();
+    let last_blob = log.rfind("\"PUT /cache/cas/").unwrap();
+    let last_entry = log.rfind("\"PUT /cache/ac/").unwrap();
+    assert!(last_blob < last_entry, "{log}");
+
+    let b = Machine::new("bob-elsewhere/deeper");
+    let (doc, err) = b.ok(&["--remote-cache", &server.url]);
+    assert_eq!(remotes(&doc), all("remote hit"), "{err}");
+    assert_eq!(b.make_runs(), 0, "make ran on the second machine");
+    assert_eq!(b.kernel(), a.kernel());
+    assert_eq!(b.initrd(), a.initrd());
+    assert!(err.contains("remote     qemu-x86_64/compile"), "{err}");
+    assert_local_cache_clean(&b);
+
+    // A no-op asks the remote nothing; a local hit (a second checkout) asks nothing either.
+    let requests = server.log().lines().count();
+    let (doc, _) = b.ok(&["--remote-cache", &server.url]);
+    assert_eq!(status_of(&doc, "qemu-x86_64/compile"), "up-to-date");
+    assert_eq!(server.log().lines().count(), requests);
+}
+
+#[test]
+fn read_only_uploads_nothing_and_a_failed_compile_is_never_uploaded() {
+    let server = Nginx::start(Access::Open);
+    let a = Machine::new("ro");
+    let (doc, _) = a.ok(&["--remote-cache", &server.url, "--remote-upload=false"]);
+    assert_eq!(remotes(&doc), all("remote miss"));
+    assert_eq!(server.count("PUT", "ac") + server.count("PUT", "cas"), 0);
+    assert!(server.stored("ac").is_empty());
+
+    let b = Machine::new("broken");
+    write(
+        &b.project.join("main.c"),
+        "int main(void) { return nope; }\n",
+    );
+    let (code, doc, err) = b.build(&["--remote-cache", &server.url]);
+    assert_ne!(code, 0, "{err}");
+    assert_eq!(status_of(&doc, "qemu-x86_64/compile"), "failed");
+    assert_eq!(
+        remote_of(&doc, "qemu-x86_64/kconfig"),
+        "remote miss, uploaded"
+    );
+    // kconfig, fetch and the initrd were uploaded; the compile was not.
+    assert_eq!(server.stored("ac").len(), 3, "{}", server.log());
+}
+
+#[test]
+fn a_server_stopped_in_the_middle_of_a_build_is_said_once_and_the_build_succeeds() {
+    let mut server = Nginx::start(Access::Open);
+    let m = Machine::new("stopped");
+    let pause = tempfile::tempdir().unwrap();
+    let hook = format!("qemu-x86_64/compile:{}", pause.path().display());
+    let child = m.spawn(
+        &["--remote-cache", &server.url],
+        &[("KILN_TEST_PAUSE_BEFORE", hook)],
+    );
+    wait_for_file(&pause.path().join("paused"));
+    server.stop();
+    write(&pause.path().join("resume"), "");
+    let out = child.wait_with_output().unwrap();
+    let err = text(&out.stderr);
+    assert!(out.status.success(), "{err}");
+    let doc = json(&out.stdout);
+    assert_eq!(status_of(&doc, "qemu-x86_64/compile"), "ran");
+    let said = err.matches("kiln: remote cache:").count();
+    assert_eq!(said, 1, "one message about the outage:\n{err}");
+    assert!(err.contains("is unavailable"), "{err}");
+    assert!(err.contains("not asked again in this build"), "{err}");
+    assert!(m.kernel().len() > 1000);
+
+    // And with --remote-required, an unreachable cache fails the build.
+    let strict = Machine::new("stopped-required");
+    let (code, _, err) = strict.build(&["--remote-cache", &server.url, "--remote-required"]);
+    assert_ne!(code, 0);
+    assert!(err.contains("--remote-required"), "{err}");
+}
+
+/// The CAS file of the server holding `bytes`.
+fn stored_blob(server: &Nginx, bytes: &[u8]) -> PathBuf {
+    server
+        .stored("cas")
+        .into_iter()
+        .find(|f| std::fs::read(f).is_ok_and(|b| b == bytes))
+        .expect("the server holds the kernel")
+}
+
+#[test]
+fn a_wrong_or_lost_remote_blob_is_never_used_and_the_step_is_rebuilt() {
+    let server = Nginx::start(Access::Open);
+    let a = Machine::new("writer");
+    a.ok(&["--remote-cache", &server.url]);
+    let kernel = a.kernel();
+    let blob = stored_blob(&server, &kernel);
+    // Same size, other bytes (a disk error, a buggy proxy).
+    let mut wrong = kernel.clone();
+    wrong[kernel.len() / 2] ^= 0x55;
+    std::fs::write(&blob, &wrong).unwrap();
+
+    let b = Machine::new("reader");
+    let (doc, err) = b.ok(&["--remote-cache", &server.url]);
+    assert!(
+        remote_of(&doc, "qemu-x86_64/compile").starts_with("remote error: the remote blob"),
+        "{}",
+        remote_of(&doc, "qemu-x86_64/compile")
+    );
+    assert!(err.contains("other bytes than its digest says"), "{err}");
+    assert_eq!(
+        err.matches("kiln: remote cache:").count(),
+        1,
+        "reported once:\n{err}"
+    );
+    assert_eq!(status_of(&doc, "qemu-x86_64/compile"), "ran");
+    assert!(b.make_runs() > 0);
+    assert_eq!(b.kernel(), kernel);
+    assert_local_cache_clean(&b);
+    assert!(
+        cache_blobs(b.w.cache_dir())
+            .iter()
+            .all(|f| std::fs::read(f).unwrap() != wrong),
+        "the wrong bytes reached the local cache"
+    );
+
+    // The reader's rebuilt result was uploaded over the bad blob: the server is repaired.
+    assert!(
+        remote_of(&doc, "qemu-x86_64/compile").ends_with("the result built here was uploaded"),
+        "{doc:#}"
+    );
+    assert_eq!(read(&blob), kernel);
+
+    // Lost: the entry names a blob the server no longer has.
+    std::fs::remove_file(&blob).unwrap();
+    let c = Machine::new("third");
+    let (doc, _) = c.ok(&["--remote-cache", &server.url, "--remote-upload=false"]);
+    assert!(
+        remote_of(&doc, "qemu-x86_64/compile").contains("which the server does not have"),
+        "{doc:#}"
+    );
+    assert_eq!(c.kernel(), kernel);
+    assert_eq!(remote_of(&doc, "qemu-x86_64/kconfig"), "remote hit");
+}
+
+#[test]
+fn wrong_credentials_are_named_without_the_secret_and_right_ones_work() {
+    let server = Nginx::start(Access::Basic("kiln", "s3cret-pw"));
+    let m = Machine::new("creds");
+    let wrong = server.url.replace("http://", "http://kiln:not-the-pw-XYZ@");
+    let (doc, err) = m.ok(&["--remote-cache", &wrong]);
+    assert!(
+        err.contains("refused the user and password (HTTP 401"),
+        "{err}"
+    );
+    assert!(
+        !err.contains("not-the-pw-XYZ"),
+        "the password was printed:\n{err}"
+    );
+    assert!(!doc.to_string().contains("not-the-pw-XYZ"));
+    let strict = Machine::new("creds-required");
+    let (code, _, err) = strict.build(&["--remote-cache", &wrong, "--remote-required"]);
+    assert_ne!(code, 0);
+    assert!(err.contains("--remote-required"), "{err}");
+    assert!(!err.contains("not-the-pw-XYZ"), "{err}");
+
+    // The right password from netrc: uploads, then a second machine hits.
+    let netrc = m.home.path().join(".netrc");
+    write(&netrc, "machine 127.0.0.1 login kiln password s3cret-pw\n");
+    let fresh = Machine::new("creds-ok");
+    write(&fresh.home.path().join(".netrc"), read(&netrc));
+    let (doc, err) = fresh.ok(&["--remote-cache", &server.url]);
+    assert_eq!(remotes(&doc), all("remote miss, uploaded"), "{err}");
+    assert!(!err.contains("s3cret-pw"));
+    let other = Machine::new("creds-ok-2");
+    write(&other.home.path().join(".netrc"), read(&netrc));
+    let (doc, _) = other.ok(&["--remote-cache", &server.url]);
+    assert_eq!(remotes(&doc), all("remote hit"));
+}
+
+#[test]
+fn a_bearer_token_comes_from_the_config_and_is_never_printed() {
+    let server = Nginx::start(Access::Bearer("tok-9f8e7d"));
+    let m = Machine::new("bearer");
+    let config = m.home.path().join("kiln.toml");
+    let token = m.home.path().join("token");
+    write(&token, "tok-9f8e7d\n");
+    write(
+        &config,
+        format!(
+            "[remote]\ncache = \"{}\"\ntoken_file = \"{}\"\n",
+            server.url,
+            token.display()
+        ),
+    );
+    let mut cmd = m.cmd();
+    cmd.env("KILN_CONFIG", &config);
+    let (code, doc, err) = build_json_with(cmd, &["--explain"]);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(remotes(&doc), all("remote miss, uploaded"), "{err}");
+
+    write(&token, "tok-wrong-0000\n");
+    let n = Machine::new("bearer-2");
+    let mut cmd = n.cmd();
+    cmd.env("KILN_CONFIG", &config);
+    let (code, _, err) = build_json_with(cmd, &["--explain"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(err.contains("refused the bearer token (HTTP 401"), "{err}");
+    assert!(!err.contains("tok-wrong-0000"), "{err}");
+}
+
+#[test]
+fn two_machines_building_at_once_then_a_third_takes_everything() {
+    let server = Nginx::start(Access::Open);
+    let (a, b) = (Machine::new("one"), Machine::new("two"));
+    let args = ["--remote-cache", server.url.as_str()];
+    let (ca, cb) = (a.spawn(&args, &[]), b.spawn(&args, &[]));
+    for out in [
+        ca.wait_with_output().unwrap(),
+        cb.wait_with_output().unwrap(),
+    ] {
+        assert!(out.status.success(), "{}", text(&out.stderr));
+    }
+    assert_eq!(a.kernel(), b.kernel());
+    let c = Machine::new("three");
+    let (doc, _) = c.ok(&["--remote-cache", &server.url]);
+    assert_eq!(remotes(&doc), all("remote hit"));
+    assert_eq!(c.kernel(), a.kernel());
+    assert_eq!(c.make_runs(), 0);
+}
+
+#[test]
+fn the_config_file_and_environment_select_the_cache_and_bad_settings_are_named() {
+    let server = Nginx::start(Access::Open);
+    let m = Machine::new("env");
+    let mut cmd = m.cmd();
+    cmd.env("KILN_REMOTE_CACHE", &server.url);
+    let (code, doc, err) = build_json_with(cmd, &[]);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(
+        remote_of(&doc, "qemu-x86_64/compile"),
+        "remote miss, uploaded"
+    );
+
+    let config = m.home.path().join("bad.toml");
+    write(&config, "[remote]\ncache = \"ftp://x/\"\ntimeout = 0\n");
+    let mut cmd = m.cmd();
+    cmd.env("KILN_CONFIG", &config);
+    let (code, _, err) = build_json_with(cmd, &[]);
+    assert_eq!(code, 2, "{err}");
+    assert!(
+        err.contains("bad.toml") && err.contains("zero [remote] timeout"),
+        "{err}"
+    );
+
+    write(&config, "[remote]\ncache = \"ftp://x/\"\n");
+    let mut cmd = m.cmd();
+    cmd.env("KILN_CONFIG", &config);
+    let (code, _, err) = build_json_with(cmd, &[]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("no known scheme"), "{err}");
+    let _: &Path = m.project.as_path();
+}
