@@ -14,7 +14,8 @@ cd "$(dirname "$0")/.."
 # and skopeo and umoci read kiln's packages as independent OCI clients; buildah is the
 # builder of Dockerfile RUN and the reference the Dockerfile tests compare with, and
 # busybox-static the one binary of the base images they make (it must be static); nginx
-# (its WebDAV module) is the Bazel HTTP remote cache the remote-cache tests start on loopback.
+# (its WebDAV module) is the Bazel HTTP remote cache the remote-cache tests start on loopback;
+# python3-venv makes the virtualenv that holds BuildGrid, their REAPI server.
 needs=(cpio:cpio make:make gcc:gcc ld:binutils git:git flock:util-linux unshare:util-linux
   flex:flex bison:bison
   docker-registry:docker-registry htpasswd:apache2-utils openssl:openssl skopeo:skopeo umoci:umoci
@@ -29,6 +30,7 @@ done
 if ! [ -x /bin/busybox ] || ldd /bin/busybox >/dev/null 2>&1; then
   missing+=(busybox-static)
 fi
+python3 -c 'import venv, ensurepip' 2>/dev/null || missing+=(python3-venv)
 if ((${#missing[@]})); then
   if [ "$(id -u)" -ne 0 ]; then
     echo "scripts/test.sh: missing ${missing[*]}; install them (sudo apt-get install ${missing[*]}) or run as root" >&2
@@ -37,6 +39,15 @@ if ((${#missing[@]})); then
   echo "scripts/test.sh: installing ${missing[*]}" >&2
   apt-get update -qq
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+# BuildGrid (PyPI), a real REAPI server for tests/remote_reapi.rs, in a virtualenv made here.
+venv=target/test-venv
+if ! [ -x "$venv/bin/bgd" ]; then
+  echo "scripts/test.sh: installing BuildGrid into $venv" >&2
+  rm -rf "$venv"
+  python3 -m venv "$venv"
+  "$venv/bin/pip" install -q --disable-pip-version-check 'buildgrid==0.4.4'
 fi
 
 cargo fmt --all -- --check

@@ -14,144 +14,9 @@ mod common;
 
 use std::path::{Path, PathBuf};
 
+use common::machine::*;
 use common::nginx::{Access, Nginx};
 use common::*;
-use serde_json::Value;
-
-/// The action steps of a kernel build of the test kernel.
-const ACTIONS: [&str; 4] = [
-    "initrd",
-    "qemu-x86_64/kconfig",
-    "qemu-x86_64/fetch",
-    "qemu-x86_64/compile",
-];
-
-/// One developer machine: its own cache, HOME and checkout path; `make` runs are logged.
-struct Machine {
-    w: World,
-    home: tempfile::TempDir,
-    shims: tempfile::TempDir,
-    project: PathBuf,
-}
-
-impl Machine {
-    fn new(name: &str) -> Machine {
-        let w = World::new();
-        let project = kernel_project(&w, name, "");
-        let shims = tempfile::tempdir().unwrap();
-        let log = shims.path().join("make-calls");
-        write(
-            &shims.path().join("make"),
-            format!(
-                "#!/bin/sh\necho \"$*\" >> {}\nexec /usr/bin/make \"$@\"\n",
-                log.display()
-            ),
-        );
-        chmod(&shims.path().join("make"), 0o755);
-        Machine {
-            w,
-            home: tempfile::tempdir().unwrap(),
-            shims,
-            project,
-        }
-    }
-
-    fn cmd(&self) -> assert_cmd::Command {
-        let mut c = self.w.kiln(&self.project);
-        let path = format!(
-            "{}:{}",
-            self.shims.path().display(),
-            std::env::var("PATH").unwrap_or_default()
-        );
-        c.env("PATH", path)
-            .env("HOME", self.home.path())
-            .env_remove("NETRC");
-        c
-    }
-
-    /// `kiln build -o json ARGS` started in the background, with `env` set.
-    fn spawn(&self, args: &[&str], env: &[(&str, String)]) -> std::process::Child {
-        let mut c = kiln_std(self.w.cache_dir(), &self.project);
-        let path = format!(
-            "{}:{}",
-            self.shims.path().display(),
-            std::env::var("PATH").unwrap_or_default()
-        );
-        c.env("PATH", path)
-            .env("HOME", self.home.path())
-            .env_remove("NETRC");
-        c.env_remove("KILN_BUILDKIT_HOST")
-            .env_remove("RUST_BACKTRACE");
-        for (k, v) in env {
-            c.env(k, v);
-        }
-        c.args(["build", "-o", "json"])
-            .args(args)
-            .stdout(std::process::Stdio::piped())
-            .stderr(std::process::Stdio::piped())
-            .spawn()
-            .expect("start kiln")
-    }
-
-    /// `kiln build -o json --explain ARGS`: (exit code, document, stderr).
-    fn build(&self, args: &[&str]) -> (i32, Value, String) {
-        let mut all = vec!["--explain"];
-        all.extend_from_slice(args);
-        build_json_with(self.cmd(), &all)
-    }
-
-    fn ok(&self, args: &[&str]) -> (Value, String) {
-        let (code, doc, err) = self.build(args);
-        assert_eq!(code, 0, "kiln build failed:\n{err}");
-        (doc, err)
-    }
-
-    /// Runs of make that build (`make --version`, the tool fingerprint, is not one).
-    fn make_runs(&self) -> usize {
-        std::fs::read_to_string(self.shims.path().join("make-calls"))
-            .unwrap_or_default()
-            .lines()
-            .filter(|l| *l != "--version")
-            .count()
-    }
-
-    fn kernel(&self) -> Vec<u8> {
-        read(&self.project.join(".unikraft/build/hello_qemu-x86_64"))
-    }
-
-    fn initrd(&self) -> Vec<u8> {
-        read(&initramfs(&self.project, "x86_64"))
-    }
-}
-
-fn remote_of(doc: &Value, id: &str) -> String {
-    step(doc, id)["remote"].as_str().unwrap_or("").to_string()
-}
-
-fn remotes(doc: &Value) -> Vec<(String, String)> {
-    ACTIONS
-        .iter()
-        .map(|id| (id.to_string(), remote_of(doc, id)))
-        .collect()
-}
-
-fn all(word: &str) -> Vec<(String, String)> {
-    ACTIONS
-        .iter()
-        .map(|id| (id.to_string(), word.to_string()))
-        .collect()
-}
-
-/// Every blob of the local cache is intact (`kiln cache verify`).
-fn assert_local_cache_clean(m: &Machine) {
-    let report = verify_report(&m.w, &m.project);
-    assert_eq!(report["blobs_removed"], serde_json::json!([]), "{report:#}");
-    assert_eq!(
-        report["actions_removed"],
-        serde_json::json!([]),
-        "{report:#}"
-    );
-}
 
 #[test]
 fn a_second_machine_takes_every_step_from_the_remote_and_never_runs_make() {
@@ -171,8 +36,8 @@ fn a_second_machine_takes_every_step_from_the_remote_and_never_runs_make() {
     let (doc, err) = b.ok(&["--remote-cache", &server.url]);
     assert_eq!(remotes(&doc), all("remote hit"), "{err}");
     assert_eq!(b.make_runs(), 0, "make ran on the second machine");
-    assert_eq!(b.kernel(), a.kernel());
-    assert_eq!(b.initrd(), a.initrd());
+    assert!(b.kernel() == a.kernel());
+    assert!(b.initrd() == a.initrd());
     assert!(err.contains("remote     qemu-x86_64/compile"), "{err}");
     assert_local_cache_clean(&b);
 
@@ -275,7 +140,7 @@ fn a_wrong_or_lost_remote_blob_is_never_used_and_the_step_is_rebuilt() {
     );
     assert_eq!(status_of(&doc, "qemu-x86_64/compile"), "ran");
     assert!(b.make_runs() > 0);
-    assert_eq!(b.kernel(), kernel);
+    assert!(b.kernel() == kernel);
     assert_local_cache_clean(&b);
     assert!(
         cache_blobs(b.w.cache_dir())
@@ -289,7 +154,7 @@ fn a_wrong_or_lost_remote_blob_is_never_used_and_the_step_is_rebuilt() {
         remote_of(&doc, "qemu-x86_64/compile").ends_with("the result built here was uploaded"),
         "{doc:#}"
     );
-    assert_eq!(read(&blob), kernel);
+    assert!(read(&blob) == kernel, "the server was not repaired");
 
     // Lost: the entry names a blob the server no longer has.
     std::fs::remove_file(&blob).unwrap();
@@ -299,7 +164,7 @@ fn a_wrong_or_lost_remote_blob_is_never_used_and_the_step_is_rebuilt() {
         remote_of(&doc, "qemu-x86_64/compile").contains("which the server does not have"),
         "{doc:#}"
     );
-    assert_eq!(c.kernel(), kernel);
+    assert!(c.kernel() == kernel);
     assert_eq!(remote_of(&doc, "qemu-x86_64/kconfig"), "remote hit");
 }
 
@@ -381,11 +246,11 @@ fn two_machines_building_at_once_then_a_third_takes_everything() {
     ] {
         assert!(out.status.success(), "{}", text(&out.stderr));
     }
-    assert_eq!(a.kernel(), b.kernel());
+    assert!(a.kernel() == b.kernel());
     let c = Machine::new("three");
     let (doc, _) = c.ok(&["--remote-cache", &server.url]);
     assert_eq!(remotes(&doc), all("remote hit"));
-    assert_eq!(c.kernel(), a.kernel());
+    assert!(c.kernel() == a.kernel());
     assert_eq!(c.make_runs(), 0);
 }
 

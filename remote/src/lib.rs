@@ -13,6 +13,8 @@
 //! the user's settings with [`open`].
 
 pub mod auth;
+pub mod grpc;
+mod grpc_blobs;
 
 pub mod hashing;
 pub mod http;
@@ -49,6 +51,7 @@ pub fn open(opts: &RemoteOptions) -> Result<Box<dyn RemoteCache>, SetupError> {
     let scheme = opts.url.split("://").next().unwrap_or("");
     match scheme {
         "http" | "https" => Ok(Box::new(http::HttpCache::new(opts)?)),
+        "grpc" | "grpcs" => Ok(Box::new(grpc::GrpcCache::new(opts)?)),
 
         _ => Err(SetupError(format!(
             "the remote cache URL `{}` has no known scheme: use http:// or https:// for a \

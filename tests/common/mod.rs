@@ -6,7 +6,9 @@
 
 #![allow(dead_code)]
 
+pub mod buildgrid;
 pub mod docker;
+pub mod machine;
 pub mod nginx;
 pub mod registry;
 
