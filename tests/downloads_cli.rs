@@ -11,7 +11,8 @@
 //! `--explain` saying why; a truncated download, a 404 and a dead server each give a clear
 //! error and leave nothing in the download cache; two targets of one build and a second kiln
 //! started meanwhile make one request for a slow download between them, the others waiting,
-//! and the slow download shows progress.
+//! and the slow download shows progress. A fetch step taken from the remote cache brings its
+//! archives into the second machine's download cache, so a later edit builds there offline.
 
 mod common;
 
@@ -422,4 +423,66 @@ fn parallel_targets_and_processes_share_one_slow_download_with_progress() {
     };
     assert_eq!(sha(&a), sha(&b));
     assert_eq!(files_under(&w.cache_dir().join("downloads/files")).len(), 1);
+}
+
+/// An app using `libgreet` only (its tarball is a download, no clone), in `dir`.
+fn greet_app(dir: &Path, greet: &Path, greeting: &str) {
+    write(
+        &dir.join("Kraftfile"),
+        format!(
+            "spec: v0.6\nname: greeter\nunikraft:\n  source: {}\nlibraries:\n  libgreet:\n    \
+             source: {}\ntargets:\n  - qemu/x86_64\n",
+            testkernel_dir().display(),
+            greet.display()
+        ),
+    );
+    write(
+        &dir.join("main.c"),
+        format!(
+            "void greet(void);\nint app_main(const char *a) {{ (void)a; greet(); \
+             /* {greeting} */ return 0; }}\n"
+        ),
+    );
+}
+
+#[test]
+fn a_fetch_taken_from_the_remote_cache_brings_its_archives_to_this_machine() {
+    let w = World::new();
+    let server = Server::start(&w);
+    publish_tarball(&server, &w, "hello from the tarball");
+    let repo = wave_repo(&w);
+    let (greet, _) = libraries(&w, &server, &repo);
+    let cache = common::nginx::Nginx::start(common::nginx::Access::Open);
+    let a = w.dir("machine-a/app");
+    greet_app(&a, &greet, "v1");
+    let (code, doc, err) = build_json(&w, &a, &["--remote-cache", &cache.url]);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(
+        step(&doc, "qemu-x86_64/fetch")["remote"],
+        "remote miss, uploaded"
+    );
+    assert_eq!(server.requests(), 1);
+
+    // Another machine: its own cache (no archive in it) and path.
+    let other = tempfile::tempdir().unwrap();
+    let b = w.dir("machine-b/elsewhere/app");
+    greet_app(&b, &greet, "v1");
+    let (code, doc, err) =
+        build_json_with(kiln_cmd(other.path(), &b), &["--remote-cache", &cache.url]);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(step(&doc, "qemu-x86_64/fetch")["remote"], "remote hit");
+    assert_eq!(step(&doc, "qemu-x86_64/compile")["remote"], "remote hit");
+    // The hit brought the archive into this machine's download cache (one more request).
+    assert_eq!(server.requests(), 2);
+    // So an edit builds here, offline, with the server gone.
+    let mut server = server;
+    server.stop();
+    greet_app(&b, &greet, "v2");
+    let (code, doc, err) = build_json_with(kiln_cmd(other.path(), &b), &["--offline"]);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(status_of(&doc, "qemu-x86_64/compile"), "ran");
+    assert_eq!(
+        boot_line(&b, "greeter", "app: "),
+        ["app: hello from the tarball"]
+    );
 }

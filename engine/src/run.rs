@@ -489,6 +489,9 @@ fn remote_lookup(
     let Some(mut result) = hit.filter(|r| step.outputs_present(r)) else {
         return Ok(None);
     };
+    if !step.adopt_remote(&result, cfg.store)? {
+        return Ok(None);
+    }
     result.inputs = input_blobs(deps);
     cfg.store.record(&key, &result)?;
     Ok(Some(result))

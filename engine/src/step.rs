@@ -206,4 +206,11 @@ pub trait Step: Send + Sync {
     fn remote_cacheable(&self) -> bool {
         true
     }
+    /// Makes a result the remote cache gave (its blobs already in `store`) usable on this
+    /// machine: a step whose result stands for something beside the store (downloads in a
+    /// machine-wide cache) brings that here now. `Ok(false)` turns the hit into a miss (the
+    /// step runs). True by default.
+    fn adopt_remote(&self, _result: &ActionResult, _store: &dyn Store) -> Result<bool, StepError> {
+        Ok(true)
+    }
 }

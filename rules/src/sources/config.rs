@@ -290,7 +290,7 @@ fn toml_error(file: &Path, text: &str, e: &toml::de::Error) -> Diagnostic {
         d.message = format!("unknown key `{key}` in the kiln config file");
         let help = match suggest(key, &TOP_KEYS) {
             Some(s) => format!("did you mean `{s}`? the config file has {SECTIONS}"),
-            None => format!("the config file has {SECTIONS}; see `kiln help config`"),
+            None => format!("the config file has {SECTIONS} (README.md, Config file)"),
         };
         d = d.with_help(help);
     }
@@ -353,6 +353,28 @@ mod tests {
         let c = KilnConfig::parse(Path::new("/etc/kiln/config.toml"), text, None).unwrap();
         assert_eq!(c.sources["unikraft"], "/etc/kiln/../uk");
         assert_eq!(c.sources["musl"], "git@host:musl.git");
+    }
+
+    #[test]
+    fn remote_settings_parse_and_bad_ones_name_the_place() {
+        let f = Path::new("/etc/kiln/config.toml");
+        let text = "[remote]\ncache = \"grpc://c:9\"\nread_only = true\ntimeout = 5\ntoken_file = \"tok\"\n";
+        let c = KilnConfig::parse(f, text, None).unwrap();
+        assert_eq!(c.remote.cache.as_deref(), Some("grpc://c:9"));
+        assert!(c.remote.read_only && !c.remote.required);
+        assert_eq!(c.remote.timeout, Some(5));
+        assert_eq!(c.remote.token_file, Some(PathBuf::from("/etc/kiln/tok")));
+        let zero = KilnConfig::parse(f, "[remote]\ntimeout = 0\n", None).unwrap_err();
+        assert!(
+            zero.message.contains("zero [remote] timeout"),
+            "{}",
+            zero.message
+        );
+        assert_eq!(zero.pos.map(|p| p.line), Some(2));
+        let both = "[remote]\ntoken_file = \"a\"\ntoken_env = \"B\"\n";
+        assert!(KilnConfig::parse(f, both, None).is_err());
+        let typo = KilnConfig::parse(f, "[remote]\ncahce = \"x\"\n", None).unwrap_err();
+        assert!(typo.message.contains("cahce"), "{}", typo.message);
     }
 
     #[test]

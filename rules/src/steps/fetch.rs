@@ -21,7 +21,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use kiln_engine::step::{DepValues, ExecContext, Prepared, Step, StepError};
-use kiln_engine::{Action, ActionResult};
+use kiln_engine::{Action, ActionResult, Store};
 use serde::{Deserialize, Serialize};
 
 use crate::sources::{CloneEntry, DownloadEntry, SourceError, SourceResolver};
@@ -199,6 +199,44 @@ impl Step for FetchStep {
             "downloads".to_string(),
             out,
         )])))
+    }
+
+    /// A manifest from the remote cache names downloads and clones of another machine's
+    /// caches: each is brought into this machine's (from its cache or its URL, checked
+    /// against the pinned digests). A clone whose checkout path differs here is a miss: the
+    /// step runs and writes this machine's manifest.
+    fn adopt_remote(&self, result: &ActionResult, store: &dyn Store) -> Result<bool, StepError> {
+        let Some(file) = result.outputs.get("downloads") else {
+            return Ok(false);
+        };
+        let mut bytes = Vec::new();
+        let read = store.open_blob(file).and_then(|mut r| {
+            std::io::Read::read_to_end(&mut r, &mut bytes)
+                .map_err(|e| kiln_engine::StoreError::Other(e.to_string()))
+        });
+        if read.is_err() {
+            return Ok(false);
+        }
+        let Ok(manifest) = serde_json::from_slice::<FetchManifest>(&bytes) else {
+            return Ok(false);
+        };
+        for d in &manifest.downloads {
+            let here = d.urls.iter().any(|url| {
+                self.resolver
+                    .download(url, false)
+                    .is_ok_and(|got| got == d.got)
+            });
+            if !here {
+                return Ok(false);
+            }
+        }
+        for c in &manifest.clones {
+            match self.resolver.clone_source(&c.got.url, &c.got.git_ref) {
+                Ok((got, checkout)) if got == c.got && checkout == c.checkout => {}
+                _ => return Ok(false),
+            }
+        }
+        Ok(true)
     }
 }
 
