@@ -11,6 +11,7 @@
 #     another path with an empty local cache and a warm remote;
 #  2. a no-op build with and without the remote configured (and the requests it made);
 #  3. a second checkout whose results are all in the local cache, with and without remote.
+# SECTIONS=warm,upload,overhead (the default: all) picks some.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 UK="$(cd "${1:?usage: benches/remote.sh /path/to/unikraft [WORKDIR]}" && pwd)"
@@ -20,8 +21,6 @@ KILN="$PWD/target/release/kiln"
 BGD="$PWD/target/test-venv/bin/bgd"
 rm -rf "$W" && mkdir -p "$W"
 export KILN_WATCH=0
-# No --offline here: it turns the remote cache off (catmotd has no library to fetch).
-K=(--source "unikraft=$UK")
 # nginx with WebDAV on 127.0.0.1:18090.
 mkdir -p "$W/nginx/root/cache" "$W/nginx/tmp"
 chmod -R 777 "$W/nginx"
@@ -69,13 +68,17 @@ HTTP=http://127.0.0.1:18090/cache/
 GRPC=grpc://127.0.0.1:18091
 clone() { rm -rf "$W/$1" && cp -a examples/catmotd "$W/$1" && printf '  - fc/x86_64\n' >> "$W/$1/Kraftfile"; }
 
+# No --offline: it turns the remote cache off (catmotd has no library to fetch anyway).
 build() { # DIR CACHE [ARGS...]
   local d=$1 c=$2; shift 2
-  (cd "$W/$d" && KILN_CACHE_DIR="$W/$c" "$KILN" build -j2 "${K[@]}" "$@" 2>/dev/null)
+  (cd "$W/$d" && KILN_CACHE_DIR="$W/$c" "$KILN" build -j2 --source "unikraft=$UK" "$@" 2>/dev/null)
 }
 export -f clone build; export W KILN UK
 
-for proto in http grpc; do
+SECTIONS="${SECTIONS:-warm,upload,overhead}"
+on() { [[ ",$SECTIONS," == *",$1,"* ]]; }
+
+on warm && for proto in http grpc; do
   url=$HTTP; [ $proto = grpc ] && url=$GRPC
   clone seed-$proto && build seed-$proto cache-seed-$proto --remote-cache $url
   echo "== $proto: cold build vs a clean clone at another path, empty local cache, warm remote =="
@@ -87,12 +90,15 @@ for proto in http grpc; do
     "build warm cache-warm --remote-cache $url"
 done
 
+on upload && {
 echo "== cold build that uploads everything (HTTP, a new prefix each run) vs no remote =="
 hyperfine -S bash --runs 3 --export-markdown "$W/upload.md" \
   --prepare "clone up; rm -rf '$W/cache-up'" -n 'cold, no remote' "build up cache-up" \
   --prepare "clone up; rm -rf '$W/cache-up'" -n 'cold, uploading to an empty HTTP cache' \
   "build up cache-up --remote-cache ${HTTP}run-\$(date +%s%N)/"
+}
 
+on overhead && {
 echo "== no-op build: no remote vs remote configured (it must send nothing) =="
 clone noop && build noop cache-noop --remote-cache $HTTP
 before=$(wc -l < "$W/nginx/access.log")
@@ -104,8 +110,9 @@ echo "requests the no-op builds sent: $(( $(wc -l < "$W/nginx/access.log") - bef
 
 echo "== a second checkout, every result in the local cache: no remote vs remote configured =="
 before=$(wc -l < "$W/nginx/access.log")
-hyperfine -S bash --runs 5 --export-markdown "$W/localhit.md" \
+hyperfine -S bash --warmup 1 --runs 10 --export-markdown "$W/localhit.md" \
   --prepare "clone hit" -n 'local hits, no remote' "build hit cache-noop" \
   --prepare "clone hit" -n 'local hits, --remote-cache (HTTP)' "build hit cache-noop --remote-cache $HTTP"
 echo "requests the local-hit builds sent: $(( $(wc -l < "$W/nginx/access.log") - before ))"
+}
 echo; echo "markdown tables: $W/*.md"

@@ -9,7 +9,7 @@
 //! those this run found bad), the ActionResult last.
 
 use std::collections::{BTreeMap, HashSet};
-use std::sync::Mutex;
+use std::sync::{Mutex, OnceLock};
 use std::time::Duration;
 
 use bazel_remote_apis::build::bazel::remote::execution::v2 as re;
@@ -36,11 +36,12 @@ pub(crate) struct Caps {
 
 /// A REAPI cache.
 pub struct GrpcCache {
-    pub(crate) channel: Channel,
+    endpoint: Endpoint,
+    /// The runtime and the channel, made at the first request (a no-op build pays nothing).
+    io: OnceLock<Result<(tokio::runtime::Runtime, Channel), String>>,
     pub(crate) instance: String,
     pub(crate) auth: AuthHeader,
     pub(crate) timeout: Duration,
-    pub(crate) rt: tokio::runtime::Runtime,
     shown: String,
     caps: Mutex<Option<Caps>>,
     pub(crate) memo: DigestMemo,
@@ -65,7 +66,6 @@ impl GrpcCache {
             _ => "http",
         };
         let shown = format!("the REAPI cache {}://{host}:{port}", url.scheme());
-        let rt = crate::runtime()?;
         let endpoint = Endpoint::from_shared(format!("{scheme}://{host}:{port}"))
             .map_err(|e| SetupError(format!("{shown}: not a usable address ({e})")))?
             .connect_timeout(opts.timeout)
@@ -80,21 +80,41 @@ impl GrpcCache {
                 .map_err(|e| SetupError(format!("{shown}: cannot set up TLS ({e})")))?,
             _ => endpoint,
         };
-        let channel = {
-            let _guard = rt.enter();
-            endpoint.connect_lazy()
-        };
         Ok(GrpcCache {
-            channel,
+            endpoint,
+            io: OnceLock::new(),
             instance: opts.instance.clone(),
             auth,
             timeout: opts.timeout,
-            rt,
             shown,
             caps: Mutex::new(None),
             memo: DigestMemo::default(),
             bad: Mutex::default(),
         })
+    }
+
+    fn io(&self) -> Result<&(tokio::runtime::Runtime, Channel), RemoteError> {
+        self.io
+            .get_or_init(|| {
+                let rt = crate::runtime().map_err(|e| e.0)?;
+                let channel = {
+                    let _guard = rt.enter();
+                    self.endpoint.connect_lazy()
+                };
+                Ok((rt, channel))
+            })
+            .as_ref()
+            .map_err(|e| RemoteError::Unavailable(e.clone()))
+    }
+
+    /// The runtime the calls run on.
+    pub(crate) fn rt(&self) -> Result<&tokio::runtime::Runtime, RemoteError> {
+        self.io().map(|(rt, _)| rt)
+    }
+
+    /// The channel to the server (connected at its first use).
+    pub(crate) fn channel(&self) -> Result<Channel, RemoteError> {
+        self.io().map(|(_, c)| c.clone())
     }
 
     /// A request carrying the credentials, with a deadline for small calls.
@@ -141,11 +161,10 @@ impl GrpcCache {
         let req = re::GetCapabilitiesRequest {
             instance_name: self.instance.clone(),
         };
-        let got = self.rt.block_on(async {
-            CapabilitiesClient::new(self.channel.clone())
-                .get_capabilities(self.request(req, true))
-                .await
-        });
+        let mut client = CapabilitiesClient::new(self.channel()?);
+        let got = self
+            .rt()?
+            .block_on(async { client.get_capabilities(self.request(req, true)).await });
         let caps = got
             .map_err(|s| self.status_error(&s, "the capabilities"))?
             .into_inner()
@@ -209,11 +228,10 @@ impl RemoteCache for GrpcCache {
             digest_function: Self::function(caps.f),
             ..Default::default()
         };
-        let got = self.rt.block_on(async {
-            ActionCacheClient::new(self.channel.clone())
-                .get_action_result(self.request(req, true))
-                .await
-        });
+        let mut client = ActionCacheClient::new(self.channel()?);
+        let got = self
+            .rt()?
+            .block_on(async { client.get_action_result(self.request(req, true)).await });
         let message = match got {
             Ok(r) => r.into_inner(),
             Err(s) if s.code() == tonic::Code::NotFound => return Ok(None),
@@ -265,12 +283,9 @@ impl RemoteCache for GrpcCache {
             digest_function: Self::function(caps.f),
             ..Default::default()
         };
-        self.rt
-            .block_on(async {
-                ActionCacheClient::new(self.channel.clone())
-                    .update_action_result(self.request(req, true))
-                    .await
-            })
+        let mut client = ActionCacheClient::new(self.channel()?);
+        self.rt()?
+            .block_on(async { client.update_action_result(self.request(req, true)).await })
             .map_err(|s| self.status_error(&s, "the action entry upload"))?;
         Ok(())
     }

@@ -23,8 +23,8 @@ use crate::transfer::{Incoming, local_read_error, open_local};
 const CHUNK: usize = 512 * 1024;
 
 impl GrpcCache {
-    fn cas(&self) -> CasClient<tonic::transport::Channel> {
-        CasClient::new(self.channel.clone())
+    fn cas(&self) -> Result<CasClient<tonic::transport::Channel>, RemoteError> {
+        Ok(CasClient::new(self.channel()?))
     }
 
     /// The ByteStream resource of `d` (`uploads/<uuid>/` before `blobs` for a write).
@@ -95,9 +95,10 @@ impl GrpcCache {
             digest_function: Self::function(f),
             ..Default::default()
         };
+        let mut cas = self.cas()?;
         let got = self
-            .rt
-            .block_on(async { self.cas().batch_read_blobs(self.request(req, true)).await })
+            .rt()?
+            .block_on(async { cas.batch_read_blobs(self.request(req, true)).await })
             .map_err(|s| self.status_error(&s, "a blob batch"))?
             .into_inner();
         let mut by_hash: BTreeMap<String, re::batch_read_blobs_response::Response> = got
@@ -147,8 +148,9 @@ impl GrpcCache {
             read_offset: 0,
             read_limit: 0,
         };
-        let got = self.rt.block_on(async {
-            let mut stream = ByteStreamClient::new(self.channel.clone())
+        let mut client = ByteStreamClient::new(self.channel()?);
+        let got = self.rt()?.block_on(async {
+            let mut stream = client
                 .read(self.request(req, false))
                 .await
                 .map_err(|s| self.stream_error(&s, out, name))?
@@ -253,9 +255,10 @@ impl GrpcCache {
             blob_digests: all.iter().map(RemoteDigest::to_proto).collect(),
             digest_function: Self::function(f),
         };
+        let mut cas = self.cas()?;
         let got = self
-            .rt
-            .block_on(async { self.cas().find_missing_blobs(self.request(req, true)).await })
+            .rt()?
+            .block_on(async { cas.find_missing_blobs(self.request(req, true)).await })
             .map_err(|s| self.status_error(&s, "FindMissingBlobs"))?
             .into_inner();
         let mut missing: HashSet<String> = got
@@ -292,9 +295,10 @@ impl GrpcCache {
                 .collect(),
             digest_function: Self::function(f),
         };
+        let mut cas = self.cas()?;
         let got = self
-            .rt
-            .block_on(async { self.cas().batch_update_blobs(self.request(req, true)).await })
+            .rt()?
+            .block_on(async { cas.batch_update_blobs(self.request(req, true)).await })
             .map_err(|s| self.status_error(&s, "a blob batch upload"))?
             .into_inner();
         for r in got.responses {
@@ -326,9 +330,9 @@ impl GrpcCache {
                 |mut rx| async move { rx.recv().await.map(|m| (m, rx)) },
             );
         let req = self.request(stream, false);
-        let channel = self.channel.clone();
+        let channel = self.channel()?;
         let call = self
-            .rt
+            .rt()?
             .spawn(async move { ByteStreamClient::new(channel).write(req).await });
         let mut offset = 0u64;
         let mut buf = vec![0u8; CHUNK];
@@ -354,7 +358,7 @@ impl GrpcCache {
             };
             offset += n as u64;
             let sent = self
-                .rt
+                .rt()?
                 .block_on(async { tokio::time::timeout(self.timeout, tx.send(message)).await });
             match sent {
                 Ok(Ok(())) => {}
@@ -372,7 +376,7 @@ impl GrpcCache {
                 failed = Some(local_read_error(file, e));
             }
         }
-        let answer = self.rt.block_on(call);
+        let answer = self.rt()?.block_on(call);
         if let Some(e) = failed {
             return Err(e);
         }

@@ -10,7 +10,7 @@
 use std::collections::BTreeMap;
 use std::collections::HashSet;
 use std::io::Read;
-use std::sync::Mutex;
+use std::sync::{Mutex, OnceLock};
 use std::time::Duration;
 
 use kiln_engine::remote::{RemoteCache, RemoteError};
@@ -32,8 +32,10 @@ const CHUNK: usize = 256 * 1024;
 pub struct HttpCache {
     base: url::Url,
     auth: AuthHeader,
-    client: reqwest::Client,
-    rt: tokio::runtime::Runtime,
+    /// The client and its runtime, made at the first request: a build that asks the remote
+    /// nothing (a no-op, all local hits) pays nothing for TLS set-up or threads.
+    io: OnceLock<Result<(reqwest::Client, tokio::runtime::Runtime), String>>,
+    timeout: Duration,
     memo: DigestMemo,
     /// Blobs this run downloaded with wrong bytes: uploaded again (not skipped by `HEAD`),
     /// so the rebuilt result repairs the server.
@@ -48,24 +50,39 @@ impl HttpCache {
             let path = format!("{}/", base.path());
             base.set_path(&path);
         }
-        let _ = rustls::crypto::ring::default_provider().install_default();
-        let client = reqwest::Client::builder()
-            .connect_timeout(opts.timeout)
-            // Reset by every read: a slow large blob is fine, a silent server is not.
-            .read_timeout(opts.timeout)
-            // Unacknowledged sent data for this long fails an upload (an idle write timeout).
-            .tcp_user_timeout(opts.timeout)
-            .user_agent(concat!("kiln/", env!("CARGO_PKG_VERSION")))
-            .build()
-            .map_err(|e| SetupError(format!("cannot set up the HTTP client: {e}")))?;
         Ok(HttpCache {
             base,
             auth,
-            client,
-            rt: crate::runtime()?,
+            io: OnceLock::new(),
+            timeout: opts.timeout,
             memo: DigestMemo::default(),
             bad: Mutex::default(),
         })
+    }
+
+    fn io(&self) -> Result<&(reqwest::Client, tokio::runtime::Runtime), RemoteError> {
+        self.io
+            .get_or_init(|| {
+                let _ = rustls::crypto::ring::default_provider().install_default();
+                let client = reqwest::Client::builder()
+                    .connect_timeout(self.timeout)
+                    // Reset by every read: a slow large blob is fine, a silent server is not.
+                    .read_timeout(self.timeout)
+                    // Unacknowledged sent data for this long fails an upload (an idle write
+                    // timeout).
+                    .tcp_user_timeout(self.timeout)
+                    .user_agent(concat!("kiln/", env!("CARGO_PKG_VERSION")))
+                    .build()
+                    .map_err(|e| format!("cannot set up the HTTP client: {e}"))?;
+                let rt = crate::runtime().map_err(|e| e.0)?;
+                Ok((client, rt))
+            })
+            .as_ref()
+            .map_err(|e| RemoteError::Unavailable(e.clone()))
+    }
+
+    fn rt(&self) -> Result<&tokio::runtime::Runtime, RemoteError> {
+        self.io().map(|(_, rt)| rt)
     }
 
     fn url(&self, kind: &str, hash: &str) -> url::Url {
@@ -74,12 +91,16 @@ impl HttpCache {
             .expect("a digest path joins")
     }
 
-    fn request(&self, method: reqwest::Method, url: url::Url) -> reqwest::RequestBuilder {
-        let req = self.client.request(method, url);
-        match &self.auth.0 {
+    fn request(
+        &self,
+        method: reqwest::Method,
+        url: url::Url,
+    ) -> Result<reqwest::RequestBuilder, RemoteError> {
+        let req = self.io()?.0.request(method, url);
+        Ok(match &self.auth.0 {
             Some(h) => req.header(reqwest::header::AUTHORIZATION, h),
             None => req,
-        }
+        })
     }
 
     fn unavailable(&self, e: reqwest::Error) -> RemoteError {
@@ -117,9 +138,9 @@ impl HttpCache {
 
     /// GETs the action entry: `None` on 404.
     fn get_entry(&self, hash: &str) -> Result<Option<Vec<u8>>, RemoteError> {
-        self.rt.block_on(async {
+        self.rt()?.block_on(async {
             let resp = self
-                .request(reqwest::Method::GET, self.url("ac", hash))
+                .request(reqwest::Method::GET, self.url("ac", hash))?
                 .send()
                 .await
                 .map_err(|e| self.unavailable(e))?;
@@ -151,9 +172,9 @@ impl HttpCache {
     ) -> Result<OutputFile, RemoteError> {
         let what = format!("output `{name}`");
         let mut incoming = Incoming::new(local, HashFn::Sha256, out.digest.clone(), what)?;
-        let got = self.rt.block_on(async {
+        let got = self.rt()?.block_on(async {
             let mut resp = self
-                .request(reqwest::Method::GET, self.url("cas", &out.digest.hash))
+                .request(reqwest::Method::GET, self.url("cas", &out.digest.hash))?
                 .send()
                 .await
                 .map_err(|e| self.unavailable(e))?;
@@ -189,9 +210,9 @@ impl HttpCache {
         if self.bad.lock().is_ok_and(|b| b.contains(&digest.hash)) {
             return Ok(false);
         }
-        self.rt.block_on(async {
+        self.rt()?.block_on(async {
             let resp = self
-                .request(reqwest::Method::HEAD, self.url("cas", &digest.hash))
+                .request(reqwest::Method::HEAD, self.url("cas", &digest.hash))?
                 .send()
                 .await
                 .map_err(|e| self.unavailable(e))?;
@@ -218,11 +239,11 @@ impl HttpCache {
             rx.recv().await.map(|item| (item, rx))
         });
         let req = self
-            .request(reqwest::Method::PUT, self.url("cas", &digest.hash))
+            .request(reqwest::Method::PUT, self.url("cas", &digest.hash))?
             .header(reqwest::header::CONTENT_LENGTH, digest.size)
             .body(reqwest::Body::wrap_stream(stream));
         // Sent on the runtime (its timers need it) while this thread feeds the body.
-        let sending = self.rt.spawn(async move { req.send().await });
+        let sending = self.rt()?.spawn(async move { req.send().await });
         let mut read_error = None;
         let mut buf = vec![0u8; CHUNK];
         loop {
@@ -242,7 +263,7 @@ impl HttpCache {
             }
         }
         drop(tx);
-        let sent = self.rt.block_on(sending);
+        let sent = self.rt()?.block_on(sending);
         if let Some(e) = read_error {
             return Err(local_read_error(file, e));
         }
@@ -256,9 +277,9 @@ impl HttpCache {
     }
 
     fn put_entry(&self, hash: &str, body: Vec<u8>) -> Result<(), RemoteError> {
-        self.rt.block_on(async {
+        self.rt()?.block_on(async {
             let resp = self
-                .request(reqwest::Method::PUT, self.url("ac", hash))
+                .request(reqwest::Method::PUT, self.url("ac", hash))?
                 .body(body)
                 .send()
                 .await
