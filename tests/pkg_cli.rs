@@ -326,14 +326,6 @@ fn skopeo_and_umoci_read_an_exported_package() {
     );
 }
 
-fn sha256_hex(bytes: &[u8]) -> String {
-    use sha2::Digest as _;
-    sha2::Sha256::digest(bytes)
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
-}
-
 #[test]
 fn a_urunc_package_is_what_urunc_boots() {
     let w = World::new();

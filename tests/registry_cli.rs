@@ -138,14 +138,6 @@ fn push_and_pull_through_an_open_registry() {
     assert!(err.contains("not found on the registry"), "{err}");
 }
 
-fn sha256_hex(bytes: &[u8]) -> String {
-    use sha2::Digest as _;
-    sha2::Sha256::digest(bytes)
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
-}
-
 #[test]
 fn basic_auth_login_and_wrong_passwords() {
     let secret = "correct-horse-battery";

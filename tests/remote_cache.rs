@@ -77,19 +77,9 @@ fn read_only_uploads_nothing_and_a_failed_compile_is_never_uploaded() {
 fn a_server_stopped_in_the_middle_of_a_build_is_said_once_and_the_build_succeeds() {
     let mut server = Nginx::start(Access::Open);
     let m = Machine::new("stopped");
-    let pause = tempfile::tempdir().unwrap();
-    let hook = format!("qemu-x86_64/compile:{}", pause.path().display());
-    let child = m.spawn(
-        &["--remote-cache", &server.url],
-        &[("KILN_TEST_PAUSE_BEFORE", hook)],
-    );
-    wait_for_file(&pause.path().join("paused"));
-    server.stop();
-    write(&pause.path().join("resume"), "");
-    let out = child.wait_with_output().unwrap();
-    let err = text(&out.stderr);
-    assert!(out.status.success(), "{err}");
-    let doc = json(&out.stdout);
+    let url = server.url.clone();
+    let (ok, doc, err) = m.build_while_stopping(&url, || server.stop());
+    assert!(ok, "{err}");
     assert_eq!(status_of(&doc, "qemu-x86_64/compile"), "ran");
     let said = err.matches("kiln: remote cache:").count();
     assert_eq!(said, 1, "one message about the outage:\n{err}");

@@ -17,7 +17,6 @@ mod common;
 use common::buildgrid::BuildGrid;
 use common::machine::*;
 use common::*;
-use sha2::Digest as _;
 
 /// A rootfs file larger than a CAS batch (kiln batches up to 1 MiB per blob).
 fn add_big_file(m: &Machine) {
@@ -30,13 +29,6 @@ fn add_big_file(m: &Machine) {
         bytes.extend_from_slice(&x.to_le_bytes());
     }
     write(&m.project.join("rootfs/big.bin"), bytes);
-}
-
-fn sha256_hex(bytes: &[u8]) -> String {
-    sha2::Sha256::digest(bytes)
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
 }
 
 #[test]
@@ -141,18 +133,10 @@ fn a_reapi_server_stopped_mid_build_and_bad_blobs_are_survived() {
     let mut source = read(&m.project.join("main.c"));
     source.extend_from_slice(b"\n/* another version */\n");
     write(&m.project.join("main.c"), source);
-    let pause = tempfile::tempdir().unwrap();
-    let hook = format!("qemu-x86_64/compile:{}", pause.path().display());
-    let child = m.spawn(
-        &["--remote-cache", &server.url],
-        &[("KILN_TEST_PAUSE_BEFORE", hook)],
-    );
-    wait_for_file(&pause.path().join("paused"));
-    server.stop();
-    write(&pause.path().join("resume"), "");
-    let out = child.wait_with_output().unwrap();
-    let err = text(&out.stderr);
-    assert!(out.status.success(), "{err}");
+    let url = server.url.clone();
+    let (ok, doc, err) = m.build_while_stopping(&url, || server.stop());
+    assert!(ok, "{err}");
+    assert_eq!(status_of(&doc, "qemu-x86_64/compile"), "ran");
     assert_eq!(err.matches("kiln: remote cache:").count(), 1, "{err}");
     assert!(err.contains("is unavailable"), "{err}");
 }

@@ -46,14 +46,19 @@ impl Machine {
         }
     }
 
-    pub fn cmd(&self) -> assert_cmd::Command {
-        let mut c = self.w.kiln(&self.project);
-        let path = format!(
+    /// `PATH` with the make shim first.
+    fn path(&self) -> String {
+        format!(
             "{}:{}",
             self.shims.path().display(),
             std::env::var("PATH").unwrap_or_default()
-        );
-        c.env("PATH", path)
+        )
+    }
+
+    /// A `kiln` command of this machine (its cache, HOME, PATH; no netrc but its own).
+    pub fn cmd(&self) -> assert_cmd::Command {
+        let mut c = self.w.kiln(&self.project);
+        c.env("PATH", self.path())
             .env("HOME", self.home.path())
             .env_remove("NETRC");
         c
@@ -62,12 +67,7 @@ impl Machine {
     /// `kiln build -o json ARGS` started in the background, with `env` set.
     pub fn spawn(&self, args: &[&str], env: &[(&str, String)]) -> std::process::Child {
         let mut c = kiln_std(self.w.cache_dir(), &self.project);
-        let path = format!(
-            "{}:{}",
-            self.shims.path().display(),
-            std::env::var("PATH").unwrap_or_default()
-        );
-        c.env("PATH", path)
+        c.env("PATH", self.path())
             .env("HOME", self.home.path())
             .env_remove("NETRC");
         c.env_remove("KILN_BUILDKIT_HOST")
@@ -81,6 +81,23 @@ impl Machine {
             .stderr(std::process::Stdio::piped())
             .spawn()
             .expect("start kiln")
+    }
+
+    /// `kiln build -o json --remote-cache URL`, calling `stop` (which stops the server) while
+    /// the build is paused right before the compile: (success, document, stderr).
+    pub fn build_while_stopping(&self, url: &str, stop: impl FnOnce()) -> (bool, Value, String) {
+        let pause = tempfile::tempdir().unwrap();
+        let hook = format!("qemu-x86_64/compile:{}", pause.path().display());
+        let child = self.spawn(
+            &["--remote-cache", url],
+            &[("KILN_TEST_PAUSE_BEFORE", hook)],
+        );
+        wait_for_file(&pause.path().join("paused"));
+        stop();
+        write(&pause.path().join("resume"), "");
+        let out = child.wait_with_output().unwrap();
+        let doc = serde_json::from_slice(&out.stdout).unwrap_or(Value::Null);
+        (out.status.success(), doc, text(&out.stderr))
     }
 
     /// `kiln build -o json --explain ARGS`: (exit code, document, stderr).

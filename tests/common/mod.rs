@@ -109,6 +109,15 @@ pub fn kiln_std(cache: &Path, cwd: &Path) -> std::process::Command {
     c
 }
 
+/// The SHA-256 of `bytes`, lowercase hex (the digests of OCI blobs and SHA-256 remote caches).
+pub fn sha256_hex(bytes: &[u8]) -> String {
+    use sha2::Digest as _;
+    sha2::Sha256::digest(bytes)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
 /// Writes `text` to `path`, creating parent directories.
 pub fn write(path: &Path, text: impl AsRef<[u8]>) {
     if let Some(p) = path.parent() {
