@@ -10,7 +10,7 @@
 
 use std::path::{Path, PathBuf};
 
-use kiln_rules::sources::{Archives, KilnConfig};
+use kiln_rules::sources::{Archives, GitCache, KilnConfig};
 use kiln_rules::steps::fetch::FetchManifest;
 
 use crate::error::CliError;
@@ -91,7 +91,11 @@ pub fn git(args: &[String]) -> Result<(), CliError> {
         )));
     };
     let dir = Path::new(dir.as_str());
-    copy_tree(&c.checkout, dir)
+    let cache = std::env::var_os("KILN_CACHE_DIR")
+        .map(PathBuf::from)
+        .ok_or_else(|| CliError::Usage("kiln __git: KILN_CACHE_DIR is not set".into()))?;
+    let checkout = GitCache::new(&cache, Default::default()).checkout_dir(&c.got.commit);
+    copy_tree(&checkout, dir)
         .map_err(|e| CliError::Failed(format!("cloning {url} into {}: {e}", dir.display())))?;
     // What was cloned, for the next build to tell whether the clone is still the pinned one.
     let stamp = dir

@@ -12,7 +12,8 @@
 //! error and leave nothing in the download cache; two targets of one build and a second kiln
 //! started meanwhile make one request for a slow download between them, the others waiting,
 //! and the slow download shows progress. A fetch step taken from the remote cache brings its
-//! archives into the second machine's download cache, so a later edit builds there offline.
+//! archives into the second machine's download cache, so a later edit builds there offline;
+//! and an app with a cloned library has the same compile key whatever the cache directory.
 
 mod common;
 
@@ -484,5 +485,32 @@ fn a_fetch_taken_from_the_remote_cache_brings_its_archives_to_this_machine() {
     assert_eq!(
         boot_line(&b, "greeter", "app: "),
         ["app: hello from the tarball"]
+    );
+}
+
+#[test]
+fn the_compile_key_of_an_app_with_a_cloned_library_is_the_same_for_any_cache_dir() {
+    let w = World::new();
+    let server = Server::start(&w);
+    publish_tarball(&server, &w, "hello from the tarball");
+    let repo = wave_repo(&w);
+    let (greet, wave) = libraries(&w, &server, &repo);
+    let a = app(&w, "alpha", &greet, &wave);
+    let (code, doc_a, err) = build_json(&w, &a, &[]);
+    assert_eq!(code, 0, "{err}");
+    // Another cache directory (another machine's), another checkout path of the app.
+    let other = tempfile::tempdir().unwrap();
+    let b = w.dir("elsewhere/deeper");
+    for f in ["Kraftfile", "main.c"] {
+        std::fs::copy(a.join(f), b.join(f)).unwrap();
+    }
+    let (code, doc_b, err) = build_json_with(kiln_cmd(other.path(), &b), &[]);
+    assert_eq!(code, 0, "{err}");
+    for id in ["qemu-x86_64/fetch", "qemu-x86_64/compile"] {
+        assert_eq!(step(&doc_a, id)["key"], step(&doc_b, id)["key"], "{id}");
+    }
+    assert_eq!(
+        boot_line(&b, "alpha", "app: "),
+        ["app: hello from the tarball", "app: wave from the clone"]
     );
 }

@@ -17,7 +17,7 @@
 //! (`Step::always_runs`) and every URL is asked again.
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Arc;
 
 use kiln_engine::step::{DepValues, ExecContext, Prepared, Step, StepError};
@@ -28,7 +28,7 @@ use crate::sources::{CloneEntry, DownloadEntry, SourceError, SourceResolver};
 use crate::steps::kernel::KernelTarget;
 
 /// Bump when what this step does changes.
-pub const RULE_VERSION: u32 = 1;
+pub const RULE_VERSION: u32 = 2;
 
 /// The marker `WGET` is set to in the dry run.
 const WGET_MARK: &str = "__KILN_WGET__";
@@ -52,10 +52,10 @@ pub struct PlannedDownload {
 pub struct PlannedClone {
     /// Where make clones it, relative to its build directory (`<lib>/origin/`).
     pub dir: String,
-    /// The pinned commit and tree.
+    /// The pinned commit and tree. Its checkout is `<cache>/git/checkouts/<commit>` on every
+    /// machine (`GitCache::checkout_dir`); no path is kept here, so the manifest, and the
+    /// compile key holding its digest, are the same whatever the cache directory.
     pub got: CloneEntry,
-    /// The checkout in kiln's git cache.
-    pub checkout: PathBuf,
 }
 
 /// What the `fetch` step produces, and what `kiln __wget`/`__git` read.
@@ -203,8 +203,7 @@ impl Step for FetchStep {
 
     /// A manifest from the remote cache names downloads and clones of another machine's
     /// caches: each is brought into this machine's (from its cache or its URL, checked
-    /// against the pinned digests). A clone whose checkout path differs here is a miss: the
-    /// step runs and writes this machine's manifest.
+    /// against the pinned digests).
     fn adopt_remote(&self, result: &ActionResult, store: &dyn Store) -> Result<bool, StepError> {
         let Some(file) = result.outputs.get("downloads") else {
             return Ok(false);
@@ -232,7 +231,7 @@ impl Step for FetchStep {
         }
         for c in &manifest.clones {
             match self.resolver.clone_source(&c.got.url, &c.got.git_ref) {
-                Ok((got, checkout)) if got == c.got && checkout == c.checkout => {}
+                Ok((got, _)) if got == c.got => {}
                 _ => return Ok(false),
             }
         }
@@ -270,14 +269,13 @@ impl FetchStep {
             });
         }
         for (dir, url, git_ref) in &dry.clones {
-            let (got, checkout) = self
+            let (got, _checkout) = self
                 .resolver
                 .clone_source(url, git_ref)
                 .map_err(|e| source_error(&self.target.target, e))?;
             manifest.clones.push(PlannedClone {
                 dir: dir.clone(),
                 got,
-                checkout,
             });
         }
         Ok(manifest)
