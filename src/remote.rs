@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use kiln_remote::auth::{Credentials, TokenSource};
-use kiln_remote::{RemoteOptions, http::DEFAULT_TIMEOUT};
+use kiln_remote::{DEFAULT_TIMEOUT, RemoteOptions};
 use kiln_rules::sources::RemoteConfig;
 
 use crate::cli::RemoteArgs;

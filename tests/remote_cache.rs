@@ -12,7 +12,7 @@
 
 mod common;
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use common::machine::*;
 use common::nginx::{Access, Nginx};
@@ -227,21 +227,7 @@ fn a_bearer_token_comes_from_the_config_and_is_never_printed() {
 #[test]
 fn two_machines_building_at_once_then_a_third_takes_everything() {
     let server = Nginx::start(Access::Open);
-    let (a, b) = (Machine::new("one"), Machine::new("two"));
-    let args = ["--remote-cache", server.url.as_str()];
-    let (ca, cb) = (a.spawn(&args, &[]), b.spawn(&args, &[]));
-    for out in [
-        ca.wait_with_output().unwrap(),
-        cb.wait_with_output().unwrap(),
-    ] {
-        assert!(out.status.success(), "{}", text(&out.stderr));
-    }
-    assert!(a.kernel() == b.kernel());
-    let c = Machine::new("three");
-    let (doc, _) = c.ok(&["--remote-cache", &server.url]);
-    assert_eq!(remotes(&doc), all("remote hit"));
-    assert!(c.kernel() == a.kernel());
-    assert_eq!(c.make_runs(), 0);
+    two_at_once_then_a_third(&server.url);
 }
 
 #[test]
@@ -274,5 +260,4 @@ fn the_config_file_and_environment_select_the_cache_and_bad_settings_are_named()
     let (code, _, err) = build_json_with(cmd, &[]);
     assert_eq!(code, 2, "{err}");
     assert!(err.contains("no known scheme"), "{err}");
-    let _: &Path = m.project.as_path();
 }

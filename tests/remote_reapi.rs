@@ -180,18 +180,5 @@ fn bearer_tokens_reach_buildgrid_and_a_wrong_one_is_named_without_the_secret() {
 #[test]
 fn two_machines_at_once_over_reapi_then_a_third_takes_everything() {
     let server = BuildGrid::start(None);
-    let (a, b) = (Machine::new("one"), Machine::new("two"));
-    let args = ["--remote-cache", server.url.as_str()];
-    let (ca, cb) = (a.spawn(&args, &[]), b.spawn(&args, &[]));
-    for out in [
-        ca.wait_with_output().unwrap(),
-        cb.wait_with_output().unwrap(),
-    ] {
-        assert!(out.status.success(), "{}", text(&out.stderr));
-    }
-    let c = Machine::new("three");
-    let (doc, _) = c.ok(&["--remote-cache", &server.url]);
-    assert_eq!(remotes(&doc), all("remote hit"));
-    assert!(c.kernel() == a.kernel());
-    assert_eq!(c.make_runs(), 0);
+    two_at_once_then_a_third(&server.url);
 }

@@ -447,15 +447,9 @@ fn action_step(
                 None => {
                     let result = execute(step, deps, key, cfg)?;
                     if let Some(rs) = remote {
-                        let events = cfg.events;
+                        let out = &mut report.remote;
                         crate::remote::upload(
-                            rs,
-                            action,
-                            &key,
-                            &result,
-                            cfg.store,
-                            events,
-                            &mut report.remote,
+                            rs, action, &key, &result, cfg.store, cfg.events, out,
                         )?;
                     }
                     let reason = Reason::NotCached {

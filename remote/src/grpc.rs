@@ -8,7 +8,7 @@
 //! find a dead connection. Blobs go first (only those FindMissingBlobs reports missing, and
 //! those this run found bad), the ActionResult last.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::BTreeMap;
 use std::sync::{Mutex, OnceLock};
 use std::time::Duration;
 
@@ -22,7 +22,7 @@ use tonic::transport::{Channel, Endpoint};
 use crate::auth::{self, AuthHeader};
 use crate::hashing::{HashFn, RemoteDigest};
 use crate::mapping::{self, RemoteOutput};
-use crate::transfer::DigestMemo;
+use crate::transfer::{BadBlobs, DigestMemo};
 use crate::{RemoteOptions, SetupError};
 
 /// What the server said it supports.
@@ -42,11 +42,10 @@ pub struct GrpcCache {
     pub(crate) instance: String,
     pub(crate) auth: AuthHeader,
     pub(crate) timeout: Duration,
-    shown: String,
+    pub(crate) shown: String,
     caps: Mutex<Option<Caps>>,
     pub(crate) memo: DigestMemo,
-    /// Blobs this run read with wrong bytes: uploaded again even if the server lists them.
-    pub(crate) bad: Mutex<HashSet<String>>,
+    pub(crate) bad: BadBlobs,
 }
 
 /// Batches are kept under this many bytes (servers commonly accept 4 MiB messages).
@@ -89,7 +88,7 @@ impl GrpcCache {
             shown,
             caps: Mutex::new(None),
             memo: DigestMemo::default(),
-            bad: Mutex::default(),
+            bad: BadBlobs::default(),
         })
     }
 
@@ -237,7 +236,7 @@ impl RemoteCache for GrpcCache {
             Err(s) if s.code() == tonic::Code::NotFound => return Ok(None),
             Err(s) => return Err(self.status_error(&s, "an action entry")),
         };
-        let (outputs, duration_ms) = mapping::decode_message(&message, caps.f)
+        let (outputs, duration_ms) = mapping::decode_message(&message)
             .map_err(|e| RemoteError::Corrupt(format!("{e} (entry {})", ra.digest.hash)))?;
         let files = self.download_all(local, &outputs, caps)?;
         let mut result = ActionResult::with_outputs(files);

@@ -14,7 +14,7 @@ use kiln_engine::remote::RemoteError;
 use kiln_engine::{OutputFile, Store};
 use re::content_addressable_storage_client::ContentAddressableStorageClient as CasClient;
 
-use crate::grpc::{Caps, GrpcCache, poisoned};
+use crate::grpc::{Caps, GrpcCache};
 use crate::hashing::{HashFn, RemoteDigest};
 use crate::mapping::RemoteOutput;
 use crate::transfer::{Incoming, local_read_error, open_local};
@@ -43,14 +43,6 @@ impl GrpcCache {
         parts.push(d.hash.clone());
         parts.push(d.size.to_string());
         parts.join("/")
-    }
-
-    fn mark_bad(&self, e: &RemoteError, d: &RemoteDigest) {
-        if let RemoteError::Corrupt(_) = e
-            && let Ok(mut bad) = self.bad.lock()
-        {
-            bad.insert(d.hash.clone());
-        }
     }
 
     /// Downloads every output into the local store.
@@ -125,7 +117,7 @@ impl GrpcCache {
                 .push(&r.data)
                 .and_then(|()| incoming.finish(out.executable));
             if let Err(e) = &done {
-                self.mark_bad(e, &out.digest);
+                self.bad.mark(e, &out.digest);
             }
             let (file, remote) = done?;
             self.memo.remember(file.digest, remote);
@@ -168,7 +160,7 @@ impl GrpcCache {
         });
         let done = got.and_then(|()| incoming.finish(out.executable));
         if let Err(e) = &done {
-            self.mark_bad(e, &out.digest);
+            self.bad.mark(e, &out.digest);
         }
         let (file, remote) = done?;
         self.memo.remember(file.digest, remote);
@@ -189,13 +181,9 @@ impl GrpcCache {
     fn idle(&self, what: &str) -> RemoteError {
         RemoteError::Unavailable(format!(
             "{} sent nothing for {} s while transferring {what}",
-            self.describe_shown(),
+            self.shown,
             self.timeout.as_secs()
         ))
-    }
-
-    fn describe_shown(&self) -> String {
-        kiln_engine::remote::RemoteCache::describe(self)
     }
 
     /// Uploads what the server is missing of `outputs` (local blobs) and `extra` (bytes).
@@ -266,10 +254,9 @@ impl GrpcCache {
             .into_iter()
             .map(|d| d.hash)
             .collect();
-        let bad = self.bad.lock().map_err(|_| poisoned())?;
         missing.extend(
             all.iter()
-                .filter(|d| bad.contains(&d.hash))
+                .filter(|d| self.bad.contains(d))
                 .map(|d| d.hash.clone()),
         );
         Ok(missing)
@@ -305,7 +292,7 @@ impl GrpcCache {
             if let Some(s) = r.status.filter(|s| s.code != 0) {
                 return Err(RemoteError::Unavailable(format!(
                     "{} did not store blob {}: {}",
-                    self.describe_shown(),
+                    self.shown,
                     r.digest.map(|d| d.hash).unwrap_or_default(),
                     s.message
                 )));
@@ -389,9 +376,7 @@ impl GrpcCache {
             Ok(n) if n == d.size => Ok(()),
             _ => Err(RemoteError::Unavailable(format!(
                 "{} committed {committed} of the {} bytes of blob {}",
-                self.describe_shown(),
-                d.size,
-                d.hash
+                self.shown, d.size, d.hash
             ))),
         }
     }

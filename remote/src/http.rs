@@ -8,9 +8,8 @@
 //! complete wrong blob. The entry is `PUT` only after every blob succeeded.
 
 use std::collections::BTreeMap;
-use std::collections::HashSet;
 use std::io::Read;
-use std::sync::{Mutex, OnceLock};
+use std::sync::OnceLock;
 use std::time::Duration;
 
 use kiln_engine::remote::{RemoteCache, RemoteError};
@@ -20,7 +19,7 @@ use reqwest::StatusCode;
 use crate::auth::{self, AuthHeader};
 use crate::hashing::{HashFn, RemoteDigest};
 use crate::mapping::{self, RemoteOutput};
-use crate::transfer::{DigestMemo, Incoming, local_read_error, open_local};
+use crate::transfer::{BadBlobs, DigestMemo, Incoming, local_read_error, open_local};
 use crate::{RemoteOptions, SetupError};
 
 /// The largest action entry accepted (real ones are a few hundred bytes).
@@ -37,9 +36,7 @@ pub struct HttpCache {
     io: OnceLock<Result<(reqwest::Client, tokio::runtime::Runtime), String>>,
     timeout: Duration,
     memo: DigestMemo,
-    /// Blobs this run downloaded with wrong bytes: uploaded again (not skipped by `HEAD`),
-    /// so the rebuilt result repairs the server.
-    bad: Mutex<HashSet<String>>,
+    bad: BadBlobs,
 }
 
 impl HttpCache {
@@ -56,7 +53,7 @@ impl HttpCache {
             io: OnceLock::new(),
             timeout: opts.timeout,
             memo: DigestMemo::default(),
-            bad: Mutex::default(),
+            bad: BadBlobs::default(),
         })
     }
 
@@ -195,10 +192,8 @@ impl HttpCache {
             Ok(())
         });
         let done = got.and_then(|()| incoming.finish(out.executable));
-        if let Err(RemoteError::Corrupt(_)) = &done
-            && let Ok(mut bad) = self.bad.lock()
-        {
-            bad.insert(out.digest.hash.clone());
+        if let Err(e) = &done {
+            self.bad.mark(e, &out.digest);
         }
         let (file, remote) = done?;
         self.memo.remember(file.digest, remote);
@@ -207,7 +202,7 @@ impl HttpCache {
 
     /// Whether the server has `digest` (HEAD; a server without HEAD gets the upload).
     fn has_blob(&self, digest: &RemoteDigest) -> Result<bool, RemoteError> {
-        if self.bad.lock().is_ok_and(|b| b.contains(&digest.hash)) {
+        if self.bad.contains(digest) {
             return Ok(false);
         }
         self.rt()?.block_on(async {
@@ -307,7 +302,7 @@ impl RemoteCache for HttpCache {
         let Some(entry) = self.get_entry(&ra.digest.hash)? else {
             return Ok(None);
         };
-        let (outputs, duration_ms) = mapping::decode_result(&entry, HashFn::Sha256)
+        let (outputs, duration_ms) = mapping::decode_result(&entry)
             .map_err(|e| RemoteError::Corrupt(format!("{e} (entry {})", ra.digest.hash)))?;
         let mut files = BTreeMap::new();
         for (name, out) in &outputs {
@@ -342,6 +337,3 @@ impl RemoteCache for HttpCache {
         self.put_entry(&ra.digest.hash, entry)
     }
 }
-
-/// The idle timeout used when none is configured.
-pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);

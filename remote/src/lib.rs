@@ -27,6 +27,9 @@ use kiln_engine::remote::RemoteCache;
 
 pub use auth::Credentials;
 
+/// The connect and idle timeout when none is configured.
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
+
 /// How to reach a remote cache.
 #[derive(Debug, Clone)]
 pub struct RemoteOptions {

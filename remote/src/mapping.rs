@@ -121,19 +121,15 @@ fn prost_types_duration(ms: u64) -> bazel_remote_apis::google::protobuf::Duratio
 }
 
 /// The outputs of an `ActionResult` kiln wrote, or why it is not one.
-pub fn decode_result(
-    bytes: &[u8],
-    f: HashFn,
-) -> Result<(BTreeMap<String, RemoteOutput>, u64), String> {
+pub fn decode_result(bytes: &[u8]) -> Result<(BTreeMap<String, RemoteOutput>, u64), String> {
     let r = re::ActionResult::decode(bytes)
         .map_err(|e| format!("the action entry is not a REAPI ActionResult ({e})"))?;
-    decode_message(&r, f)
+    decode_message(&r)
 }
 
 /// [`decode_result`] of a decoded message.
 pub fn decode_message(
     r: &re::ActionResult,
-    f: HashFn,
 ) -> Result<(BTreeMap<String, RemoteOutput>, u64), String> {
     if r.exit_code != 0 {
         return Err(format!(
@@ -151,11 +147,10 @@ pub fn decode_message(
     }
     let mut outputs = BTreeMap::new();
     for o in &r.output_files {
-        let digest = o
-            .digest
-            .as_ref()
-            .and_then(|d| check_digest(d, f))
-            .ok_or_else(|| format!("the action entry's output `{}` has a bad digest", o.path))?;
+        let digest =
+            o.digest.as_ref().and_then(check_digest).ok_or_else(|| {
+                format!("the action entry's output `{}` has a bad digest", o.path)
+            })?;
         let out = RemoteOutput {
             digest,
             executable: o.is_executable,
@@ -173,9 +168,9 @@ pub fn decode_message(
     Ok((outputs, duration_ms))
 }
 
-/// A REAPI digest that is well formed for `f` (64 lowercase hex digits, size >= 0).
-pub fn check_digest(d: &re::Digest, f: HashFn) -> Option<RemoteDigest> {
-    let _ = f; // Both functions kiln speaks have 32-byte digests.
+/// A well-formed REAPI digest: 64 lowercase hex digits (both functions kiln speaks have
+/// 32-byte digests) and a size >= 0.
+pub fn check_digest(d: &re::Digest) -> Option<RemoteDigest> {
     let ok = d.hash.len() == 64
         && d.hash
             .bytes()
@@ -229,15 +224,12 @@ mod tests {
             },
         );
         let bytes = encode_result(&outs, 1500);
-        assert_eq!(
-            decode_result(&bytes, HashFn::Sha256).unwrap(),
-            (outs.clone(), 1500)
-        );
+        assert_eq!(decode_result(&bytes).unwrap(), (outs.clone(), 1500));
         let failed = re::ActionResult {
             exit_code: 2,
             ..Default::default()
         };
-        assert!(decode_message(&failed, HashFn::Sha256).is_err());
+        assert!(decode_message(&failed).is_err());
         let bad = re::ActionResult {
             output_files: vec![re::OutputFile {
                 path: "kernel".into(),
@@ -249,7 +241,7 @@ mod tests {
             }],
             ..Default::default()
         };
-        assert!(decode_message(&bad, HashFn::Sha256).is_err());
-        assert!(decode_result(b"\xff\xff\xff", HashFn::Sha256).is_err());
+        assert!(decode_message(&bad).is_err());
+        assert!(decode_result(b"\xff\xff\xff").is_err());
     }
 }

@@ -134,6 +134,27 @@ impl DigestMemo {
     }
 }
 
+/// The blobs this run downloaded with wrong bytes (or found missing): uploaded again even
+/// when the server says it has them, so the result rebuilt here repairs the entry.
+#[derive(Default)]
+pub struct BadBlobs(Mutex<std::collections::HashSet<String>>);
+
+impl BadBlobs {
+    /// Remembers `d` when `e` says its bytes were unusable.
+    pub fn mark(&self, e: &RemoteError, d: &RemoteDigest) {
+        if let RemoteError::Corrupt(_) = e
+            && let Ok(mut bad) = self.0.lock()
+        {
+            bad.insert(d.hash.clone());
+        }
+    }
+
+    /// Whether `d` was found bad in this run.
+    pub fn contains(&self, d: &RemoteDigest) -> bool {
+        self.0.lock().is_ok_and(|b| b.contains(&d.hash))
+    }
+}
+
 /// The local blob `file`, read through the store's checked reader.
 pub fn open_local(
     local: &dyn Store,

@@ -159,3 +159,23 @@ pub fn assert_local_cache_clean(m: &Machine) {
         "{report:#}"
     );
 }
+
+/// Two machines build the same project at once against the cache at `url` (both succeed,
+/// with the same kernel); then a third takes every step from it and never runs make.
+pub fn two_at_once_then_a_third(url: &str) {
+    let (a, b) = (Machine::new("one"), Machine::new("two"));
+    let args = ["--remote-cache", url];
+    let (ca, cb) = (a.spawn(&args, &[]), b.spawn(&args, &[]));
+    for out in [
+        ca.wait_with_output().unwrap(),
+        cb.wait_with_output().unwrap(),
+    ] {
+        assert!(out.status.success(), "{}", text(&out.stderr));
+    }
+    assert!(a.kernel() == b.kernel());
+    let c = Machine::new("three");
+    let (doc, _) = c.ok(&["--remote-cache", url]);
+    assert_eq!(remotes(&doc), all("remote hit"));
+    assert!(c.kernel() == a.kernel());
+    assert_eq!(c.make_runs(), 0);
+}
