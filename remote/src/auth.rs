@@ -119,11 +119,11 @@ fn first_line(text: &str, from: &str) -> Result<String, SetupError> {
     Ok(line.to_string())
 }
 
+/// A userinfo part percent-decoded (RFC 3986: `+` is a plus, not a space).
 fn percent_decode(s: &str) -> String {
-    url::form_urlencoded::parse(format!("x={s}").as_bytes())
-        .next()
-        .map(|(_, v)| v.into_owned())
-        .unwrap_or_default()
+    percent_encoding::percent_decode_str(s)
+        .decode_utf8_lossy()
+        .into_owned()
 }
 
 /// The `login`/`password` of `host` in the netrc file (or its `default` entry).
