@@ -143,6 +143,25 @@ pub struct ProjectArgs {
     /// The remote cache.
     #[command(flatten)]
     pub remote: RemoteArgs,
+    /// Spread the kernel's C compiles over other machines with icecream (icecc), or `off`
+    /// (the config's [distribute] gives the default).
+    #[arg(
+        long,
+        value_enum,
+        value_name = "ENGINE",
+        num_args = 0..=1,
+        default_missing_value = "icecc"
+    )]
+    pub distribute: Option<DistributeEngine>,
+}
+
+/// `--distribute`'s engines.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum DistributeEngine {
+    /// icecream: ships this machine's compiler to its workers.
+    Icecc,
+    /// Compile here.
+    Off,
 }
 
 /// The remote cache flags (the config file's `[remote]` gives the defaults).

@@ -6,6 +6,7 @@
 mod build;
 mod cache;
 mod cli;
+mod distribute;
 mod download_progress;
 mod error;
 mod fetch;

@@ -82,6 +82,10 @@ pub fn open_with(
         })?)),
         None => None,
     };
+    let config = load_config(&process_env)?;
+    let distribute = jobserver.as_ref().and_then(|js| {
+        crate::distribute::choose(args.distribute, &config.distribute, args.offline, js)
+    });
     let opts = PlanOptions {
         filter: TargetFilter {
             plat: args.plat.clone(),
@@ -93,6 +97,7 @@ pub fn open_with(
         watcher,
         read_only: !for_build,
         jobserver,
+        distribute,
         cache_dir: Some(cache.clone()),
         sources: None,
         shim: std::env::current_exe().ok(),
@@ -111,11 +116,7 @@ pub fn open_with(
     let plan = plan(&project, &opts, &process_env)?;
     let graph = Graph::new(plan.steps.clone())
         .map_err(|e| CliError::Failed(format!("internal error in the plan: {e}")))?;
-    let remote = crate::remote::choose(
-        &args.remote,
-        &load_config(&process_env)?.remote,
-        args.offline,
-    )?;
+    let remote = crate::remote::choose(&args.remote, &config.remote, args.offline)?;
     Ok(Session {
         project,
         plan,

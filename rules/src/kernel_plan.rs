@@ -141,6 +141,7 @@ impl<'p> KernelPlanner<'p> {
                 .join(format!("{}_{}-{}", kf.name, t.plat, t.arch)),
             toolchains: self.toolchains.clone(),
             jobserver: self.opts.jobserver.clone(),
+            distribute: self.opts.distribute.clone(),
             source_date_epoch: self.opts.source_date_epoch,
             embeds_build_paths: options.get(kconfig::CONFIG_GZ).is_some_and(|v| v == "y"),
             shim: self.opts.shim.clone(),

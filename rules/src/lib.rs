@@ -4,6 +4,7 @@ pub mod boot;
 pub mod boot_failures;
 pub mod cmdline;
 pub mod diag;
+pub mod distribute;
 pub mod docker_plan;
 pub mod dotconfig;
 pub mod initrd;

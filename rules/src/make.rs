@@ -118,7 +118,8 @@ impl MakeSetup {
     ///   embeds therefore carries its mtime in the gzip header, and its paths: with that
     ///   (non-default) option, the keys hold the paths, and the kernel is not reproducible;
     /// - `-ffile-prefix-map` for every directory whose path would otherwise end up in debug
-    ///   information and `__FILE__` strings.
+    ///   information and `__FILE__` strings;
+/// - `-gno-record-gcc-switches`, so the debug information holds no command line.
     ///
     /// The other `$(shell …)`s name host tools (`which gcc`, `uname`) or the compiler's
     /// version, which the key already holds.
@@ -135,7 +136,10 @@ impl MakeSetup {
             .iter()
             .map(|(from, to)| format!("-ffile-prefix-map={}={to}", from.display()))
             .collect();
-        let flags = flags.join(" ");
+        // gcc records its command line in DW_AT_producer, and a compile icecream spreads
+        // (`distribute.rs`) runs with other switches on the worker (`-fdirectives-only`):
+        // without this, a distributed kernel differs from a local one in its debug info.
+        let flags = format!("{} -gno-record-gcc-switches", flags.join(" "));
         let mut args = vec![
             format!("HOSTUTC={}", iso8601_utc(self.source_date_epoch)),
             "HOSTNAME=kiln".to_string(),

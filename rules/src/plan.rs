@@ -38,6 +38,8 @@ pub struct PlanOptions {
     pub read_only: bool,
     /// The build's jobserver, shared by every make (absent for plans, which run nothing).
     pub jobserver: Option<Arc<jobserver::Client>>,
+    /// Spreads the compile steps' C compiles over icecream's workers (`--distribute`).
+    pub distribute: Option<Arc<crate::distribute::Distributor>>,
     /// The machine-wide cache directory (for remembered tool versions); default: the
     /// project's state directory.
     pub cache_dir: Option<PathBuf>,

@@ -32,6 +32,11 @@
 //! token_file = "~/.config/kiln/cache-token"   # a bearer token (first line); or:
 //! token_env = "KILN_CACHE_TOKEN"              # the variable that holds it
 //! netrc = "/etc/kiln/netrc"     # Basic credentials by host (default $NETRC, ~/.netrc)
+//!
+//! [distribute]                  # spread C compiles over machines (--distribute overrides)
+//! engine = "icecc"              # icecream; "off": compile here (the default)
+//! scheduler = "sched.lan:8765"  # default: ICECC_SCHEDULER_HOST of /etc/icecc/icecc.conf
+//! slots = 16                    # remote job slots added to -j; default: the scheduler's count
 //! ```
 //!
 //! Relative local paths in `[sources]` are relative to the config file's directory and are
@@ -64,6 +69,25 @@ pub struct KilnConfig {
     pub registries: BTreeMap<String, kiln_oci::registry::RegistryConfig>,
     /// `[remote]`.
     pub remote: RemoteConfig,
+    /// `[distribute]`.
+    pub distribute: DistributeConfig,
+}
+
+/// `[distribute]`: distributed compiles (see `distribute.rs`).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct DistributeConfig {
+    /// Distribute every build's compiles (`engine = "icecc"`).
+    pub enabled: bool,
+    /// The settings.
+    pub settings: crate::distribute::DistributeSettings,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawDistribute {
+    engine: Option<Spanned<String>>,
+    scheduler: Option<String>,
+    slots: Option<usize>,
 }
 
 /// `[remote]`: the remote cache (plain settings; the CLI opens it).
@@ -131,10 +155,19 @@ struct RawConfig {
     #[serde(default)]
     registries: BTreeMap<String, RawRegistryEntry>,
     remote: Option<RawRemote>,
+    distribute: Option<RawDistribute>,
 }
 
-const TOP_KEYS: [&str; 5] = ["sources", "mirrors", "registry", "registries", "remote"];
-const SECTIONS: &str = "[sources], [mirrors], [registry], [registries.\"HOST\"] and [remote]";
+const TOP_KEYS: [&str; 6] = [
+    "sources",
+    "mirrors",
+    "registry",
+    "registries",
+    "remote",
+    "distribute",
+];
+const SECTIONS: &str =
+    "[sources], [mirrors], [registry], [registries.\"HOST\"], [remote] and [distribute]";
 
 impl KilnConfig {
     /// `url` rewritten by the longest matching `[mirrors]` prefix (unchanged if none matches).
@@ -207,6 +240,10 @@ impl KilnConfig {
             Some(r) => remote_config(file, text, &base, home, r)?,
             None => RemoteConfig::default(),
         };
+        let distribute = match raw.distribute {
+            Some(d) => distribute_config(file, text, d)?,
+            None => DistributeConfig::default(),
+        };
         Ok(KilnConfig {
             file: Some(file.to_path_buf()),
             sources,
@@ -214,6 +251,7 @@ impl KilnConfig {
             default_registry: raw.registry.and_then(|r| r.default),
             registries,
             remote,
+            distribute,
         })
     }
 }
@@ -253,6 +291,43 @@ fn remote_config(
         token_file: path(r.token_file)?,
         token_env: r.token_env,
         netrc: path(r.netrc)?,
+    })
+}
+
+fn distribute_config(
+    file: &Path,
+    text: &str,
+    d: RawDistribute,
+) -> Result<DistributeConfig, Diagnostic> {
+    let enabled = match &d.engine {
+        None => false,
+        Some(e) => match e.get_ref().as_str() {
+            "icecc" => true,
+            "off" => false,
+            other => {
+                let help = if other == "distcc" {
+                    "distcc cannot tell kiln which compiler its workers run, so objects could \
+                     differ from local ones; use icecream (`engine = \"icecc\"`), which ships \
+                     this machine's compiler to them"
+                } else {
+                    "write `engine = \"icecc\"` (icecream) or `engine = \"off\"`"
+                };
+                return Err(spanned_error(
+                    file,
+                    text,
+                    e.span(),
+                    format!("unknown [distribute] engine {other:?}"),
+                )
+                .with_help(help));
+            }
+        },
+    };
+    Ok(DistributeConfig {
+        enabled,
+        settings: crate::distribute::DistributeSettings {
+            scheduler: d.scheduler.filter(|s| !s.is_empty()),
+            slots: d.slots,
+        },
     })
 }
 
@@ -375,6 +450,22 @@ mod tests {
         assert!(KilnConfig::parse(f, both, None).is_err());
         let typo = KilnConfig::parse(f, "[remote]\ncahce = \"x\"\n", None).unwrap_err();
         assert!(typo.message.contains("cahce"), "{}", typo.message);
+    }
+
+    #[test]
+    fn distribute_settings_parse_and_distcc_is_refused_with_a_reason() {
+        let f = Path::new("/etc/kiln/config.toml");
+        let text = "[distribute]\nengine = \"icecc\"\nscheduler = \"s:1\"\nslots = 4\n";
+        let c = KilnConfig::parse(f, text, None).unwrap();
+        assert!(c.distribute.enabled);
+        assert_eq!(c.distribute.settings.scheduler.as_deref(), Some("s:1"));
+        assert_eq!(c.distribute.settings.slots, Some(4));
+        let off = KilnConfig::parse(f, "[distribute]\nengine = \"off\"\n", None).unwrap();
+        assert!(!off.distribute.enabled);
+        let distcc = KilnConfig::parse(f, "[distribute]\nengine = \"distcc\"\n", None).unwrap_err();
+        assert!(distcc.message.contains("\"distcc\""), "{}", distcc.message);
+        assert!(format!("{distcc:?}").contains("icecream"));
+        assert_eq!(distcc.pos.map(|p| p.line), Some(2));
     }
 
     #[test]

@@ -40,7 +40,7 @@ use kiln_engine::TreeDigest;
 
 pub use archives::Archives;
 pub use cache::{Checkout, GitCache, Subject, repo_key};
-pub use config::{KilnConfig, RemoteConfig, load_config};
+pub use config::{DistributeConfig, KilnConfig, RemoteConfig, load_config};
 pub use error::SourceError;
 pub use git::Git;
 pub use image::ImageCheckout;

@@ -31,7 +31,7 @@ use crate::steps::sources::SourceDir;
 use crate::toolchain::Toolchains;
 
 /// Bump when what these steps do changes: every cached kernel is then rebuilt.
-pub const RULE_VERSION: u32 = 2;
+pub const RULE_VERSION: u32 = 3;
 
 /// An empty newc archive (just the trailer), which `compile` builds against.
 fn empty_newc() -> Result<Vec<u8>, StepError> {
@@ -72,6 +72,8 @@ pub struct KernelTarget {
     pub toolchains: Arc<Toolchains>,
     /// The build-wide jobserver (absent in plans, which never execute).
     pub jobserver: Option<Arc<jobserver::Client>>,
+    /// Spreads the compile's C compiles over other machines (`--distribute`).
+    pub distribute: Option<Arc<crate::distribute::Distributor>>,
     /// `SOURCE_DATE_EPOCH` (or 0): the build date the kernel embeds.
     pub source_date_epoch: u32,
     /// The options embed the `.config` in the kernel (`CONFIG_LIBUKLIBID_INFO_UKCONFIGGZ`),
@@ -425,7 +427,27 @@ impl Step for CompileStep {
             Some(fetch) => t.fetch_shims(deps, fetch, ctx.store)?,
             None => Default::default(),
         };
-        t.make_in(deps, &t.work, None, &vars, &env)?;
+        let distributed = t.distribute.as_ref().and_then(|d| d.make_env(&t.target, &t.cross));
+        match distributed {
+            Some(more) => {
+                let mut all = env.clone();
+                all.extend(more.into_iter().map(|(k, v)| {
+                    (k.to_string_lossy().into_owned(), v.to_string_lossy().into_owned())
+                }));
+                if let Err(e) = t.make_in(deps, &t.work, None, &vars, &all) {
+                    // make is incremental: the retry compiles only what did not come back.
+                    let first = e.to_string();
+                    let first = first.lines().next().unwrap_or_default();
+                    eprintln!(
+                        "kiln: distribute: target {}: the distributed compile failed ({first}); \
+                         compiling the rest locally",
+                        t.target
+                    );
+                    t.make_in(deps, &t.work, None, &vars, &env)?;
+                }
+            }
+            None => t.make_in(deps, &t.work, None, &vars, &env)?,
+        }
         t.store_kernel(ctx.store)
     }
     fn materialize(&self) -> Vec<Materialize> {
@@ -486,7 +508,27 @@ impl Step for EmbedStep {
             Some(fetch) => t.fetch_shims(deps, fetch, ctx.store)?,
             None => Default::default(),
         };
-        t.make_in(deps, &t.work, None, &vars, &env)?;
+        let distributed = t.distribute.as_ref().and_then(|d| d.make_env(&t.target, &t.cross));
+        match distributed {
+            Some(more) => {
+                let mut all = env.clone();
+                all.extend(more.into_iter().map(|(k, v)| {
+                    (k.to_string_lossy().into_owned(), v.to_string_lossy().into_owned())
+                }));
+                if let Err(e) = t.make_in(deps, &t.work, None, &vars, &all) {
+                    // make is incremental: the retry compiles only what did not come back.
+                    let first = e.to_string();
+                    let first = first.lines().next().unwrap_or_default();
+                    eprintln!(
+                        "kiln: distribute: target {}: the distributed compile failed ({first}); \
+                         compiling the rest locally",
+                        t.target
+                    );
+                    t.make_in(deps, &t.work, None, &vars, &env)?;
+                }
+            }
+            None => t.make_in(deps, &t.work, None, &vars, &env)?,
+        }
         t.store_kernel(ctx.store)
     }
     fn materialize(&self) -> Vec<Materialize> {
