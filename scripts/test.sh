@@ -15,11 +15,12 @@ cd "$(dirname "$0")/.."
 # builder of Dockerfile RUN and the reference the Dockerfile tests compare with, and
 # busybox-static the one binary of the base images they make (it must be static); nginx
 # (its WebDAV module) is the Bazel HTTP remote cache the remote-cache tests start on loopback;
-# python3-venv makes the virtualenv that holds BuildGrid, their REAPI server.
+# python3-venv makes the virtualenv that holds BuildGrid, their REAPI server; icecc
+# (icecream: iceccd, icecc-scheduler) runs the distributed-compile tests' daemons on loopback.
 needs=(cpio:cpio make:make gcc:gcc ld:binutils git:git flock:util-linux unshare:util-linux
   flex:flex bison:bison
   docker-registry:docker-registry htpasswd:apache2-utils openssl:openssl skopeo:skopeo umoci:umoci
-  buildah:buildah curl:curl nginx:nginx
+  buildah:buildah curl:curl nginx:nginx iceccd:icecc
   aarch64-linux-gnu-gcc:gcc-aarch64-linux-gnu
   qemu-system-x86_64:qemu-system-x86 qemu-system-aarch64:qemu-system-arm)
 missing=()

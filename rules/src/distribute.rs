@@ -70,6 +70,8 @@ struct Active {
 pub struct Distributor {
     settings: DistributeSettings,
     jobserver: Arc<jobserver::Client>,
+    /// Where the local daemon may answer.
+    sockets: Vec<PathBuf>,
     decided: OnceLock<Option<Active>>,
 }
 
@@ -79,6 +81,7 @@ impl Distributor {
         Distributor {
             settings,
             jobserver,
+            sockets: daemon_sockets(),
             decided: OnceLock::new(),
         }
     }
@@ -119,7 +122,7 @@ impl Distributor {
     }
 
     fn decide(&self) -> Option<Active> {
-        match probe(&self.settings) {
+        match probe(&self.settings, &self.sockets) {
             Ok(active) => {
                 for _ in 0..active.slots {
                     if self.jobserver.release_raw().is_err() {
@@ -137,7 +140,7 @@ impl Distributor {
 }
 
 /// Checks that icecream can take compiles now, and counts the remote slots.
-fn probe(settings: &DistributeSettings) -> Result<Active, String> {
+fn probe(settings: &DistributeSettings, sockets: &[PathBuf]) -> Result<Active, String> {
     let wrappers = WRAPPER_DIRS
         .iter()
         .map(PathBuf::from)
@@ -146,7 +149,7 @@ fn probe(settings: &DistributeSettings) -> Result<Active, String> {
             "icecream is not installed (no /usr/lib/icecc/bin/gcc; Debian: apt-get install icecc)"
                 .to_string()
         })?;
-    check_daemon()?;
+    check_daemon(sockets)?;
     let scheduler = settings.scheduler.clone().or_else(configured_scheduler);
     let counted = match &scheduler {
         Some(s) => Some(scheduler_slots(s)?),
@@ -177,20 +180,23 @@ fn probe(settings: &DistributeSettings) -> Result<Active, String> {
     Ok(Active { wrappers, slots })
 }
 
-/// The local daemon answers on its socket (`ICECC_TEST_SOCKET` when set, as the icecc
-/// client does).
-fn check_daemon() -> Result<(), String> {
-    let mut sockets: Vec<PathBuf> = match std::env::var_os("ICECC_TEST_SOCKET") {
-        Some(s) => vec![PathBuf::from(s)],
-        None => DAEMON_SOCKETS.iter().map(PathBuf::from).collect(),
-    };
-    if std::env::var_os("ICECC_TEST_SOCKET").is_none()
-        && let Some(home) = std::env::var_os("HOME")
-    {
+/// The local daemon's sockets, as the icecc client looks for them (`ICECC_TEST_SOCKET` alone
+/// when set).
+fn daemon_sockets() -> Vec<PathBuf> {
+    if let Some(s) = std::env::var_os("ICECC_TEST_SOCKET") {
+        return vec![PathBuf::from(s)];
+    }
+    let mut sockets: Vec<PathBuf> = DAEMON_SOCKETS.iter().map(PathBuf::from).collect();
+    if let Some(home) = std::env::var_os("HOME") {
         sockets.push(Path::new(&home).join(".iceccd.socket"));
     }
+    sockets
+}
+
+/// The local daemon answers on one of `sockets`.
+fn check_daemon(sockets: &[PathBuf]) -> Result<(), String> {
     let mut last = String::from("no socket");
-    for s in &sockets {
+    for s in sockets {
         match std::os::unix::net::UnixStream::connect(s) {
             Ok(_) => return Ok(()),
             Err(e) => last = format!("{}: {e}", s.display()),
@@ -228,7 +234,9 @@ fn scheduler_slots(scheduler: &str) -> Result<(usize, usize), String> {
     };
     let text_port = port.checked_add(1).ok_or("the scheduler port is 65535")?;
     let unreachable = |e: String| {
-        format!("the icecream scheduler at {host}:{port} is unreachable ({e} on its text port {text_port})")
+        format!(
+            "the icecream scheduler at {host}:{port} is unreachable ({e} on its text port {text_port})"
+        )
     };
     let addr = (host, text_port)
         .to_socket_addrs()
@@ -290,6 +298,56 @@ mod tests {
             remote2 (127.0.0.1:29072) [x86_64] speed=0.00 jobs=1/4 load=16\n200 done\n";
         assert_eq!(count_slots(text), (6, 2));
         assert_eq!(count_slots("200 done\n"), (0, 0));
+    }
+
+    /// A scheduler's text port that answers `listcs` with `hosts` once.
+    fn text_port(hosts: &'static str) -> u16 {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = l.local_addr().unwrap().port();
+        std::thread::spawn(move || {
+            let (mut s, _) = l.accept().unwrap();
+            let mut buf = [0u8; 64];
+            let _ = s.read(&mut buf);
+            let reply = format!("200-ICECC 1.4.0: 1s uptime\n200 Use 'help'\n{hosts}200 done\n");
+            let _ = s.write_all(reply.as_bytes());
+        });
+        port
+    }
+
+    #[test]
+    fn the_jobserver_grows_by_the_schedulers_slots_at_the_first_compile_only() {
+        if !Path::new(WRAPPER_DIRS[0]).join("gcc").exists() {
+            panic!("icecream is not installed (scripts/test.sh installs Debian's icecc)");
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let sock = dir.path().join("iceccd.socket");
+        let _daemon = std::os::unix::net::UnixListener::bind(&sock).unwrap();
+        let port = text_port(" w1 (127.0.0.1:10245) [x86_64] speed=1 jobs=0/3 load=0\n");
+        let js = Arc::new(jobserver::Client::new(2).unwrap());
+        let settings = DistributeSettings {
+            scheduler: Some(format!("127.0.0.1:{}", port - 1)),
+            slots: None,
+        };
+        let mut d = Distributor::new(settings, js.clone());
+        d.sockets = vec![sock];
+        assert_eq!(d.slots(), 0, "nothing is asked before a compile");
+        assert_eq!(js.available().unwrap(), 2);
+        let env = d.make_env("qemu-x86_64", "").expect("distributed");
+        assert_eq!(d.slots(), 3);
+        assert_eq!(js.available().unwrap(), 5, "2 local jobs + 3 remote slots");
+        let path = env
+            .iter()
+            .find(|(k, _)| k == "PATH")
+            .unwrap()
+            .1
+            .to_string_lossy()
+            .into_owned();
+        assert!(path.starts_with(WRAPPER_DIRS[0]), "{path}");
+        // The second compile does not ask again (the fake answers once) nor grow it again.
+        assert!(d.make_env("qemu-x86_64", "").is_some());
+        assert_eq!(js.available().unwrap(), 5);
+        // A cross target compiles locally.
+        assert!(d.make_env("qemu-arm64", "aarch64-linux-gnu-").is_none());
     }
 
     #[test]

@@ -119,7 +119,7 @@ impl MakeSetup {
     ///   (non-default) option, the keys hold the paths, and the kernel is not reproducible;
     /// - `-ffile-prefix-map` for every directory whose path would otherwise end up in debug
     ///   information and `__FILE__` strings;
-/// - `-gno-record-gcc-switches`, so the debug information holds no command line.
+    /// - `-gno-record-gcc-switches`, so the debug information holds no command line.
     ///
     /// The other `$(shell …)`s name host tools (`which gcc`, `uname`) or the compiler's
     /// version, which the key already holds.

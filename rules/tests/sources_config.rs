@@ -79,7 +79,7 @@ fn config_errors_name_the_line_and_suggest() {
         parse_err("[sources]\nunikraft = \"/uk\"\n\n[mirros]\n\"https://a/\" = \"file:///b/\"\n");
     assert_eq!(
         got,
-        "error: unknown key `mirros` in the kiln config file\n  --> cfg.toml:4:2\n   |\n 4 | [mirros]\n   |  ^^^^^^\n   = help: did you mean `mirrors`? the config file has [sources], [mirrors], [registry], [registries.\"HOST\"] and [remote]\n"
+        "error: unknown key `mirros` in the kiln config file\n  --> cfg.toml:4:2\n   |\n 4 | [mirros]\n   |  ^^^^^^\n   = help: did you mean `mirrors`? the config file has [sources], [mirrors], [registry], [registries.\"HOST\"], [remote] and [distribute]\n"
     );
     let got = parse_err("[sources]\nunikraft = 3\n");
     assert!(

@@ -8,6 +8,7 @@
 
 pub mod buildgrid;
 pub mod docker;
+pub mod icecc;
 pub mod machine;
 pub mod nginx;
 pub mod registry;

@@ -427,12 +427,18 @@ impl Step for CompileStep {
             Some(fetch) => t.fetch_shims(deps, fetch, ctx.store)?,
             None => Default::default(),
         };
-        let distributed = t.distribute.as_ref().and_then(|d| d.make_env(&t.target, &t.cross));
+        let distributed = t
+            .distribute
+            .as_ref()
+            .and_then(|d| d.make_env(&t.target, &t.cross));
         match distributed {
             Some(more) => {
                 let mut all = env.clone();
                 all.extend(more.into_iter().map(|(k, v)| {
-                    (k.to_string_lossy().into_owned(), v.to_string_lossy().into_owned())
+                    (
+                        k.to_string_lossy().into_owned(),
+                        v.to_string_lossy().into_owned(),
+                    )
                 }));
                 if let Err(e) = t.make_in(deps, &t.work, None, &vars, &all) {
                     // make is incremental: the retry compiles only what did not come back.
@@ -508,12 +514,18 @@ impl Step for EmbedStep {
             Some(fetch) => t.fetch_shims(deps, fetch, ctx.store)?,
             None => Default::default(),
         };
-        let distributed = t.distribute.as_ref().and_then(|d| d.make_env(&t.target, &t.cross));
+        let distributed = t
+            .distribute
+            .as_ref()
+            .and_then(|d| d.make_env(&t.target, &t.cross));
         match distributed {
             Some(more) => {
                 let mut all = env.clone();
                 all.extend(more.into_iter().map(|(k, v)| {
-                    (k.to_string_lossy().into_owned(), v.to_string_lossy().into_owned())
+                    (
+                        k.to_string_lossy().into_owned(),
+                        v.to_string_lossy().into_owned(),
+                    )
                 }));
                 if let Err(e) = t.make_in(deps, &t.work, None, &vars, &all) {
                     // make is incremental: the retry compiles only what did not come back.
