@@ -261,3 +261,77 @@ fn the_config_file_and_environment_select_the_cache_and_bad_settings_are_named()
     assert_eq!(code, 2, "{err}");
     assert!(err.contains("no known scheme"), "{err}");
 }
+
+/// A runtime project whose rootfs is a Dockerfile of COPY and WORKDIR states over a context
+/// with an executable, a symlink and two files with the same bytes.
+fn dockerfile_project(w: &World, name: &str) -> PathBuf {
+    let p = w.dir(name);
+    write(
+        &p.join("Kraftfile"),
+        "spec: v0.6\nname: demo\nruntime: base:latest\nrootfs: ./Dockerfile\n",
+    );
+    write(
+        &p.join("Dockerfile"),
+        "FROM scratch\nWORKDIR /app\nCOPY app/ ./\nCOPY app/bin/tool /usr/bin/tool\n",
+    );
+    write(&p.join("app/index.html"), "<h1>kiln</h1>\n");
+    write(&p.join("app/copy.html"), "<h1>kiln</h1>\n");
+    write(&p.join("app/bin/tool"), "#!/bin/sh\necho tool\n");
+    chmod(&p.join("app/bin/tool"), 0o755);
+    std::os::unix::fs::symlink("index.html", p.join("app/home.html")).unwrap();
+    p
+}
+
+/// The Dockerfile state steps of a build and what the remote cache did for each.
+fn state_remotes(doc: &serde_json::Value) -> Vec<(String, String)> {
+    steps(doc)
+        .iter()
+        .filter_map(|s| {
+            let id = s["id"].as_str()?;
+            let remote = s["remote"].as_str()?;
+            (id.starts_with("rootfs/") && id.contains(':')).then(|| (id.into(), remote.into()))
+        })
+        .collect()
+}
+
+#[test]
+fn dockerfile_states_come_from_the_remote_and_rebuild_the_same_rootfs_elsewhere() {
+    let server = Nginx::start(Access::Open);
+    let (w1, w2) = (World::new(), World::new());
+    let a = dockerfile_project(&w1, "one");
+    let b = dockerfile_project(&w2, "elsewhere/two");
+    let args = ["--explain", "--remote-cache", &server.url];
+    let (code, doc, err) = build_json(&w1, &a, &args);
+    assert_eq!(code, 0, "{err}");
+    let first = state_remotes(&doc);
+    assert_eq!(first.len(), 3, "WORKDIR and two COPYs: {first:?}\n{err}");
+    assert!(
+        first.iter().all(|(_, r)| r == "remote miss, uploaded"),
+        "{first:?}"
+    );
+    // Another path and cache: every state is a hit, rebuilt from the entry's files.
+    let (code, doc, err) = build_json(&w2, &b, &args);
+    assert_eq!(code, 0, "{err}");
+    let second = state_remotes(&doc);
+    let ids: Vec<&String> = first.iter().map(|(id, _)| id).collect();
+    assert_eq!(second.iter().map(|(id, _)| id).collect::<Vec<_>>(), ids);
+    assert!(
+        second.iter().all(|(_, r)| r == "remote hit"),
+        "{second:?}\n{err}"
+    );
+    assert!(
+        read(&initramfs(&a, "x86_64")) == read(&initramfs(&b, "x86_64")),
+        "the initrd from remote states differs"
+    );
+    let cpio = parse_cpio(&read(&initramfs(&b, "x86_64")));
+    assert_eq!(cpio.get("usr/bin/tool").mode & 0o777, 0o755);
+    assert_eq!(cpio.get("app/home.html").data, b"index.html");
+    assert_eq!(cpio.get("app/copy.html").data, b"<h1>kiln</h1>\n");
+    // A state taken from the remote is a base like any other: an edit reruns the COPY on it.
+    write(&b.join("app/index.html"), "<h1>edited</h1>\n");
+    let (code, doc, err) = build_json(&w2, &b, &args);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(status_of(&doc, &first[1].0), "ran", "{err}");
+    let cpio = parse_cpio(&read(&initramfs(&b, "x86_64")));
+    assert_eq!(cpio.get("app/index.html").data, b"<h1>edited</h1>\n");
+}

@@ -446,10 +446,11 @@ fn action_step(
                 Some(r) => (r, StepStatus::Cached, Reason::FoundInCache { changes }),
                 None => {
                     let result = execute(step, deps, key, cfg)?;
-                    if let Some(rs) = remote {
+                    if let Some(rs) = remote.filter(|rs| rs.upload && !rs.is_down()) {
+                        let shared = step.remote_result(&result, cfg.store)?;
                         let out = &mut report.remote;
                         crate::remote::upload(
-                            rs, action, &key, &result, cfg.store, cfg.events, out,
+                            rs, action, &key, &shared, cfg.store, cfg.events, out,
                         )?;
                     }
                     let reason = Reason::NotCached {
@@ -480,10 +481,11 @@ fn remote_lookup(
     report: &mut StepReport,
 ) -> Result<Option<ActionResult>, StepError> {
     let hit = crate::remote::lookup(rs, action, &key, cfg.store, cfg.events, &mut report.remote)?;
-    let Some(mut result) = hit.filter(|r| step.outputs_present(r)) else {
+    let Some(mut result) = hit else {
         return Ok(None);
     };
-    if !step.adopt_remote(&result, cfg.store)? {
+    // Adopting first: it may make what `outputs_present` looks for (a Dockerfile state).
+    if !step.adopt_remote(&mut result, cfg.store)? || !step.outputs_present(&result) {
         return Ok(None);
     }
     result.inputs = input_blobs(deps);

@@ -206,11 +206,28 @@ pub trait Step: Send + Sync {
     fn remote_cacheable(&self) -> bool {
         true
     }
+    /// The result as a remote cache is to hold it: a step whose result stands for files
+    /// outside the store (see [`Step::outputs_present`]) puts them into `store` and names
+    /// them as outputs, so that [`Step::adopt_remote`] can rebuild them on another machine.
+    /// The result itself by default.
+    fn remote_result(
+        &self,
+        result: &ActionResult,
+        _store: &dyn Store,
+    ) -> Result<ActionResult, StepError> {
+        Ok(result.clone())
+    }
     /// Makes a result the remote cache gave (its blobs already in `store`) usable on this
     /// machine: a step whose result stands for something beside the store (downloads in a
     /// machine-wide cache) brings that here now. `Ok(false)` turns the hit into a miss (the
-    /// step runs). True by default.
-    fn adopt_remote(&self, _result: &ActionResult, _store: &dyn Store) -> Result<bool, StepError> {
+    /// step runs). It may turn `result` into the form recorded here (a step's dependents'
+    /// keys take its local result's digest, which must be the same on every machine). True
+    /// by default.
+    fn adopt_remote(
+        &self,
+        _result: &mut ActionResult,
+        _store: &dyn Store,
+    ) -> Result<bool, StepError> {
         Ok(true)
     }
 }

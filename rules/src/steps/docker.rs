@@ -24,7 +24,7 @@ use kiln_engine::memo::TreeScanner;
 use kiln_engine::statcache::StatCache;
 use kiln_engine::step::{DepValues, ExecContext, Prepared, SourceValue, Step, StepError, Value};
 use kiln_engine::tree::{EntryKind, Tree, TreeEntry};
-use kiln_engine::{Action, ActionResult, BlobDigest, Digest};
+use kiln_engine::{Action, ActionResult, BlobDigest, Digest, Store};
 
 use crate::steps::rootfs::RootfsData;
 
@@ -99,7 +99,7 @@ fn state_of(
     }
 }
 
-fn listing(result: &ActionResult) -> Result<BlobDigest, StepError> {
+pub(crate) fn listing(result: &ActionResult) -> Result<BlobDigest, StepError> {
     result
         .outputs
         .get("tree")
@@ -546,10 +546,24 @@ impl Step for StateStep {
         listing(result).is_ok_and(|d| self.shared.states.present(&d))
     }
 
-    /// A state's result names a directory of the local state store, which a remote entry
-    /// cannot bring; the initrd made from the final state is remote-cacheable.
-    fn remote_cacheable(&self) -> bool {
-        false
+    /// A state's result names a directory of the state store; the remote entry also holds
+    /// each of its regular files (`file:<path>`), so another machine can rebuild it.
+    fn remote_result(
+        &self,
+        result: &ActionResult,
+        store: &dyn Store,
+    ) -> Result<ActionResult, StepError> {
+        crate::steps::docker_remote::with_files(&self.shared.states, result, store)
+    }
+
+    /// Rebuilds the state of a remote hit from the files it carries, and records the
+    /// listing alone, as a state that ran here is recorded.
+    fn adopt_remote(
+        &self,
+        result: &mut ActionResult,
+        store: &dyn Store,
+    ) -> Result<bool, StepError> {
+        crate::steps::docker_remote::rebuild(&self.shared.states, result, store)
     }
 }
 

@@ -204,7 +204,11 @@ impl Step for FetchStep {
     /// A manifest from the remote cache names downloads and clones of another machine's
     /// caches: each is brought into this machine's (from its cache or its URL, checked
     /// against the pinned digests).
-    fn adopt_remote(&self, result: &ActionResult, store: &dyn Store) -> Result<bool, StepError> {
+    fn adopt_remote(
+        &self,
+        result: &mut ActionResult,
+        store: &dyn Store,
+    ) -> Result<bool, StepError> {
         let Some(file) = result.outputs.get("downloads") else {
             return Ok(false);
         };

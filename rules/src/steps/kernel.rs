@@ -212,6 +212,42 @@ impl KernelTarget {
             .map_err(|e| StepError::Failed(format!("target {}: {e}", self.target)))
     }
 
+    /// The build goal of make, its C compiles spread by icecream when the build distributes
+    /// (`distribute.rs`); a distributed make that fails runs once more with local compiles
+    /// (make is incremental: the retry compiles only what did not come back).
+    fn make_distributed(
+        &self,
+        deps: &DepValues<'_>,
+        vars: &[String],
+        env: &[(String, String)],
+    ) -> Result<(), StepError> {
+        let more = self
+            .distribute
+            .as_ref()
+            .and_then(|d| d.make_env(&self.target, &self.cross));
+        let Some(more) = more else {
+            return self.make_in(deps, &self.work, None, vars, env);
+        };
+        let mut all = env.to_vec();
+        all.extend(more.into_iter().map(|(k, v)| {
+            (
+                k.to_string_lossy().into_owned(),
+                v.to_string_lossy().into_owned(),
+            )
+        }));
+        self.make_in(deps, &self.work, None, vars, &all)
+            .or_else(|e| {
+                let first = e.to_string();
+                let first = first.lines().next().unwrap_or_default().to_string();
+                eprintln!(
+                    "kiln: distribute: target {}: the distributed compile failed ({first}); \
+                     compiling the rest locally",
+                    self.target
+                );
+                self.make_in(deps, &self.work, None, vars, env)
+            })
+    }
+
     /// Writes the `.config` stored by the kconfig step, with the real work directory, unless
     /// the file already holds exactly that (rewriting it would make make rebuild).
     fn write_config(
@@ -427,33 +463,7 @@ impl Step for CompileStep {
             Some(fetch) => t.fetch_shims(deps, fetch, ctx.store)?,
             None => Default::default(),
         };
-        let distributed = t
-            .distribute
-            .as_ref()
-            .and_then(|d| d.make_env(&t.target, &t.cross));
-        match distributed {
-            Some(more) => {
-                let mut all = env.clone();
-                all.extend(more.into_iter().map(|(k, v)| {
-                    (
-                        k.to_string_lossy().into_owned(),
-                        v.to_string_lossy().into_owned(),
-                    )
-                }));
-                if let Err(e) = t.make_in(deps, &t.work, None, &vars, &all) {
-                    // make is incremental: the retry compiles only what did not come back.
-                    let first = e.to_string();
-                    let first = first.lines().next().unwrap_or_default();
-                    eprintln!(
-                        "kiln: distribute: target {}: the distributed compile failed ({first}); \
-                         compiling the rest locally",
-                        t.target
-                    );
-                    t.make_in(deps, &t.work, None, &vars, &env)?;
-                }
-            }
-            None => t.make_in(deps, &t.work, None, &vars, &env)?,
-        }
+        t.make_distributed(deps, &vars, &env)?;
         t.store_kernel(ctx.store)
     }
     fn materialize(&self) -> Vec<Materialize> {
@@ -514,33 +524,7 @@ impl Step for EmbedStep {
             Some(fetch) => t.fetch_shims(deps, fetch, ctx.store)?,
             None => Default::default(),
         };
-        let distributed = t
-            .distribute
-            .as_ref()
-            .and_then(|d| d.make_env(&t.target, &t.cross));
-        match distributed {
-            Some(more) => {
-                let mut all = env.clone();
-                all.extend(more.into_iter().map(|(k, v)| {
-                    (
-                        k.to_string_lossy().into_owned(),
-                        v.to_string_lossy().into_owned(),
-                    )
-                }));
-                if let Err(e) = t.make_in(deps, &t.work, None, &vars, &all) {
-                    // make is incremental: the retry compiles only what did not come back.
-                    let first = e.to_string();
-                    let first = first.lines().next().unwrap_or_default();
-                    eprintln!(
-                        "kiln: distribute: target {}: the distributed compile failed ({first}); \
-                         compiling the rest locally",
-                        t.target
-                    );
-                    t.make_in(deps, &t.work, None, &vars, &env)?;
-                }
-            }
-            None => t.make_in(deps, &t.work, None, &vars, &env)?,
-        }
+        t.make_in(deps, &t.work, None, &vars, &env)?;
         t.store_kernel(ctx.store)
     }
     fn materialize(&self) -> Vec<Materialize> {

@@ -7,6 +7,7 @@
 
 pub mod docker;
 pub mod docker_from;
+pub mod docker_remote;
 pub mod fetch;
 pub mod initrd;
 pub mod kernel;
