@@ -64,3 +64,10 @@ hyperfine --warmup 1 --runs 8 --export-markdown "$W/relink.md" \
   "cd '$APP/rootfs' && find . | LC_ALL=C sort | cpio -o -H newc -R 0:0 > '$WORK/initramfs.cpio' 2>/dev/null && make ${MAKE_ARGS[*]} >/dev/null 2>&1"
 (cd "$APP" && "$KILN" build -t qemu-x86_64 --explain "${K[@]}" 2>&1 | grep -E "compile|embed" || true)
 echo; echo "markdown tables: $W/*.md"
+
+# Issue 11's sections on the same checkout: the remote cache (nginx, BuildGrid) and
+# distributed compiles (icecream); WITH_REMOTE=1 runs them after the figures above.
+if [ "${WITH_REMOTE:-0}" = 1 ]; then
+  bash benches/remote.sh "$UK" "$W-remote"
+  bash benches/distribute.sh "$UK" "$W-distribute"
+fi

@@ -8,7 +8,9 @@
 //!   it used (the local cache verifies clean), reported once;
 //! - wrong credentials: a clear message that never shows the secret; `--remote-required`
 //!   makes it fail; right ones (netrc, a bearer token file) work;
-//! - two machines building at once, then a third taking everything.
+//! - two machines building at once, then a third taking everything;
+//! - Dockerfile states (WORKDIR, COPY, RUN) taken from the remote by a machine without
+//!   buildah, rebuilt into the same rootfs, and usable as the base of a later step.
 
 mod common;
 
@@ -262,8 +264,8 @@ fn the_config_file_and_environment_select_the_cache_and_bad_settings_are_named()
     assert!(err.contains("no known scheme"), "{err}");
 }
 
-/// A runtime project whose rootfs is a Dockerfile of COPY and WORKDIR states over a context
-/// with an executable, a symlink and two files with the same bytes.
+/// A runtime project whose rootfs is a Dockerfile of WORKDIR, COPY and RUN states over a
+/// context with an executable, a symlink and two files with the same bytes.
 fn dockerfile_project(w: &World, name: &str) -> PathBuf {
     let p = w.dir(name);
     write(
@@ -272,8 +274,11 @@ fn dockerfile_project(w: &World, name: &str) -> PathBuf {
     );
     write(
         &p.join("Dockerfile"),
-        "FROM scratch\nWORKDIR /app\nCOPY app/ ./\nCOPY app/bin/tool /usr/bin/tool\n",
+        "FROM scratch\nWORKDIR /app\nCOPY busybox /bin/busybox\nCOPY app/ ./\n\
+         RUN [\"/bin/busybox\", \"sh\", \"-c\", \"echo made > /made\"]\n\
+         COPY app/bin/tool /usr/bin/tool\n",
     );
+    std::fs::copy("/bin/busybox", p.join("busybox")).unwrap();
     write(&p.join("app/index.html"), "<h1>kiln</h1>\n");
     write(&p.join("app/copy.html"), "<h1>kiln</h1>\n");
     write(&p.join("app/bin/tool"), "#!/bin/sh\necho tool\n");
@@ -304,13 +309,21 @@ fn dockerfile_states_come_from_the_remote_and_rebuild_the_same_rootfs_elsewhere(
     let (code, doc, err) = build_json(&w1, &a, &args);
     assert_eq!(code, 0, "{err}");
     let first = state_remotes(&doc);
-    assert_eq!(first.len(), 3, "WORKDIR and two COPYs: {first:?}\n{err}");
+    assert_eq!(
+        first.len(),
+        5,
+        "WORKDIR, three COPYs, a RUN: {first:?}\n{err}"
+    );
     assert!(
         first.iter().all(|(_, r)| r == "remote miss, uploaded"),
         "{first:?}"
     );
-    // Another path and cache: every state is a hit, rebuilt from the entry's files.
-    let (code, doc, err) = build_json(&w2, &b, &args);
+    // Another path and cache: every state is a hit, rebuilt from the entry's files; with no
+    // buildah on PATH, so the RUN cannot have run.
+    let nobuildah = common::docker::path_without_buildah(w2.scratch.path());
+    let mut cmd = w2.kiln(&b);
+    cmd.env("PATH", &nobuildah);
+    let (code, doc, err) = build_json_with(cmd, &args);
     assert_eq!(code, 0, "{err}");
     let second = state_remotes(&doc);
     let ids: Vec<&String> = first.iter().map(|(id, _)| id).collect();
@@ -327,11 +340,12 @@ fn dockerfile_states_come_from_the_remote_and_rebuild_the_same_rootfs_elsewhere(
     assert_eq!(cpio.get("usr/bin/tool").mode & 0o777, 0o755);
     assert_eq!(cpio.get("app/home.html").data, b"index.html");
     assert_eq!(cpio.get("app/copy.html").data, b"<h1>kiln</h1>\n");
+    assert_eq!(cpio.get("made").data, b"made\n");
     // A state taken from the remote is a base like any other: an edit reruns the COPY on it.
     write(&b.join("app/index.html"), "<h1>edited</h1>\n");
     let (code, doc, err) = build_json(&w2, &b, &args);
     assert_eq!(code, 0, "{err}");
-    assert_eq!(status_of(&doc, &first[1].0), "ran", "{err}");
+    assert_eq!(status_of(&doc, &first[2].0), "ran", "{err}");
     let cpio = parse_cpio(&read(&initramfs(&b, "x86_64")));
     assert_eq!(cpio.get("app/index.html").data, b"<h1>edited</h1>\n");
 }
