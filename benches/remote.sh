@@ -66,14 +66,17 @@ done
 
 HTTP=http://127.0.0.1:18090/cache/
 GRPC=grpc://127.0.0.1:18091
-clone() { rm -rf "$W/$1" && cp -a examples/catmotd "$W/$1" && printf '  - fc/x86_64\n' >> "$W/$1/Kraftfile"; }
+# APP=DIR takes another project (its Kraftfile's last line must be a target; e.g. one on
+# the test kernel, with /path/to/unikraft = testkernel).
+APP="${APP:-examples/catmotd}"
+clone() { rm -rf "$W/$1" && cp -a "$APP" "$W/$1" && printf '  - fc/x86_64\n' >> "$W/$1/Kraftfile"; }
 
 # No --offline: it turns the remote cache off (catmotd has no library to fetch anyway).
 build() { # DIR CACHE [ARGS...]
   local d=$1 c=$2; shift 2
   (cd "$W/$d" && KILN_CACHE_DIR="$W/$c" "$KILN" build -j2 --source "unikraft=$UK" "$@" 2>/dev/null)
 }
-export -f clone build; export W KILN UK
+export -f clone build; export W KILN UK APP
 
 SECTIONS="${SECTIONS:-warm,upload,overhead}"
 on() { [[ ",$SECTIONS," == *",$1,"* ]]; }
