@@ -19,20 +19,35 @@ pub struct Icecream {
     procs: Vec<(String, Child)>,
 }
 
-/// A free port `p` with `p + 1` free too.
-fn two_free_ports() -> u16 {
+/// Ports below Linux's ephemeral range (32768 and up): icecream binds without
+/// SO_REUSEADDR, so a port the kernel just handed to a client connection, now in
+/// TIME_WAIT, would fail its bind although a test's own probe (with SO_REUSEADDR) succeeds.
+fn unused_port(taken: &[u16]) -> u16 {
+    use std::sync::atomic::{AtomicU16, Ordering};
+    static NEXT: AtomicU16 = AtomicU16::new(0);
     loop {
-        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        let p = l.local_addr().unwrap().port();
-        if p < 65_000 && std::net::TcpListener::bind(("127.0.0.1", p + 1)).is_ok() {
+        let step = NEXT.fetch_add(1, Ordering::Relaxed);
+        let p = 20_000
+            + ((std::process::id() as u16)
+                .wrapping_mul(97)
+                .wrapping_add(step * 7))
+                % 12_000;
+        let free = |p: u16| {
+            TcpStream::connect(("127.0.0.1", p)).is_err()
+                && std::net::TcpListener::bind(("127.0.0.1", p)).is_ok()
+        };
+        if !taken.contains(&p) && !taken.contains(&(p + 1)) && free(p) && free(p + 1) {
             return p;
         }
     }
 }
 
+fn two_free_ports() -> u16 {
+    unused_port(&[])
+}
+
 fn free_port() -> u16 {
-    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    l.local_addr().unwrap().port()
+    unused_port(&[])
 }
 
 impl Icecream {
