@@ -19,10 +19,10 @@ pub struct Icecream {
     procs: Vec<(String, Child)>,
 }
 
-/// Ports below Linux's ephemeral range (32768 and up): icecream binds without
+/// A free port `p`, with `p + 1` free too (a scheduler's text port), below Linux's ephemeral range (32768 and up): icecream binds without
 /// SO_REUSEADDR, so a port the kernel just handed to a client connection, now in
 /// TIME_WAIT, would fail its bind although a test's own probe (with SO_REUSEADDR) succeeds.
-fn unused_port(taken: &[u16]) -> u16 {
+fn unused_port() -> u16 {
     use std::sync::atomic::{AtomicU16, Ordering};
     static NEXT: AtomicU16 = AtomicU16::new(0);
     loop {
@@ -36,18 +36,10 @@ fn unused_port(taken: &[u16]) -> u16 {
             TcpStream::connect(("127.0.0.1", p)).is_err()
                 && std::net::TcpListener::bind(("127.0.0.1", p)).is_ok()
         };
-        if !taken.contains(&p) && !taken.contains(&(p + 1)) && free(p) && free(p + 1) {
+        if free(p) && free(p + 1) {
             return p;
         }
     }
-}
-
-fn two_free_ports() -> u16 {
-    unused_port(&[])
-}
-
-fn free_port() -> u16 {
-    unused_port(&[])
 }
 
 impl Icecream {
@@ -56,7 +48,7 @@ impl Icecream {
         let dir = tempfile::tempdir().unwrap();
         // Run as root, the daemons drop to user icecc, which makes its environment dirs here.
         super::chmod(dir.path(), 0o777);
-        let port = two_free_ports();
+        let port = unused_port();
         let net = format!("kiln{port}");
         let mut ice = Icecream {
             dir,
@@ -95,7 +87,7 @@ impl Icecream {
     fn daemon(&mut self, name: &str, local: bool) {
         let d = self.dir.path();
         let mut cmd = Command::new("iceccd");
-        cmd.args(["-p", &free_port().to_string(), "-N", name, "-n"])
+        cmd.args(["-p", &unused_port().to_string(), "-N", name, "-n"])
             .arg(format!("kiln{}", self.port))
             .arg("-b")
             .arg(d.join(format!("env-{name}")))
