@@ -1,74 +1,187 @@
-//! `kiln build`: plan, take the project lock, run the engine, report.
+//! `kiln build`: plan one project or every project of `DIR/...`, take their locks, run the
+//! engine over one graph, report. `--check` (check.rs) and `--watch` (watch.rs) build on
+//! the same pieces; fetch, pkg and run use [`build_session`].
 
 use std::fs::{File, TryLockError};
 use std::path::Path;
+use std::sync::Arc;
 
-use kiln_engine::remote::{RemoteOutcome, RemoteSettings};
+use kiln_cache::LocalStore;
+use kiln_engine::graph::Graph;
+use kiln_engine::remote::RemoteSettings;
 use kiln_engine::report::{RunReport, StepStatus};
 use kiln_engine::run::{Mode, RunConfig, run};
+use kiln_engine::scope::Scoped;
 use kiln_engine::state::StateDir;
+use kiln_engine::step::Step;
 
-use crate::cli::{BuildArgs, Output};
+use crate::cli::{BuildArgs, BuildCmd, Output, ShowArgs};
 use crate::error::{CliError, print_stdout};
-use crate::render::{Progress, report_json};
+use crate::progress::Progress;
 use crate::session;
+use crate::workspace::{self, Workspace};
 
 /// Runs `kiln build`.
-pub fn build(args: &BuildArgs) -> Result<(), CliError> {
-    let jobs = session::jobs(args.jobs)?;
-    let s = session::open(&args.project, Some(jobs))?;
-    let report = build_session(&s, jobs, args.explain, args.project.locked)?;
-    if args.project.output == Output::Json {
-        let mut doc = report_json(&s.plan, &report);
-        doc["ok"] = report.succeeded().into();
-        doc["project"] = crate::render::project_json(&s.project);
-        print_stdout(&format!("{doc:#}\n"))?;
+pub fn build(cmd: &BuildCmd) -> Result<(), CliError> {
+    let args = &cmd.build;
+    crate::console::init(args.show.progress);
+    if cmd.watch {
+        return crate::watch::build(cmd);
     }
-    check_succeeded(&report)?;
-    if args.project.output == Output::Human {
-        summary(&s, &report);
+    let jobs = session::jobs(args.jobs)?;
+    let ws = workspace::open(
+        &args.project,
+        Some(jobs),
+        &session::Extras::default(),
+        args.keep_going,
+    )?;
+    let report = traced(&args.show, "build", || {
+        build_workspace(&ws, jobs, &RunOpts::of(args))
+    })?;
+    report_build(&ws, &report, args)?;
+    if cmd.check {
+        crate::check::check(&ws, args, jobs, &report)?;
     }
     Ok(())
+}
+
+/// Runs `f` with `--trace` recording, and writes the profile afterwards (also when `f`
+/// failed: a profile of a failed build is still worth reading).
+pub fn traced<T>(
+    show: &ShowArgs,
+    command: &str,
+    f: impl FnOnce() -> Result<T, CliError>,
+) -> Result<T, CliError> {
+    let Some(path) = &show.trace else {
+        return f();
+    };
+    crate::trace::start();
+    let out = f();
+    crate::trace::finish(path, command)?;
+    out
+}
+
+/// How a build runs and shows itself.
+#[derive(Clone, Copy)]
+pub struct RunOpts<'a> {
+    /// `--explain`.
+    pub explain: bool,
+    /// `--locked`.
+    pub locked: bool,
+    /// `--keep-going`.
+    pub keep_going: bool,
+    /// `-v`: the tools' output.
+    pub tool_output: bool,
+    /// Use this store instead of the cache, and no remote cache (`--check`'s rebuild).
+    pub scratch: Option<&'a LocalStore>,
+}
+
+impl RunOpts<'_> {
+    /// The options `args` give.
+    pub fn of(args: &BuildArgs) -> RunOpts<'static> {
+        RunOpts {
+            explain: args.explain,
+            locked: args.project.locked,
+            keep_going: args.keep_going,
+            tool_output: args.verbose,
+            scratch: None,
+        }
+    }
+}
+
+/// One project's steps in a build: all of its plan, or a part (`kiln fetch`).
+pub struct Part<'a> {
+    /// The prefix of its ids in a merged graph (empty for a single project).
+    pub prefix: &'a str,
+    /// The project.
+    pub session: &'a session::Session,
+    /// Its steps to run.
+    pub steps: Vec<Arc<dyn Step>>,
+}
+
+/// Builds every project of `ws`.
+pub fn build_workspace(
+    ws: &Workspace,
+    jobs: usize,
+    opts: &RunOpts<'_>,
+) -> Result<RunReport, CliError> {
+    let parts: Vec<Part<'_>> = ws
+        .members
+        .iter()
+        .map(|m| Part {
+            prefix: &m.prefix,
+            session: &m.session,
+            steps: m.session.plan.steps.clone(),
+        })
+        .collect();
+    build_parts(&parts, jobs, opts)
 }
 
 /// Builds the session's plan under the project lock; saves the stat cache and the lock file.
 pub fn build_session(
     s: &session::Session,
     jobs: usize,
-    explain: bool,
-    locked: bool,
+    opts: &RunOpts<'_>,
 ) -> Result<RunReport, CliError> {
-    build_graph(s, &s.graph, jobs, explain, locked)
+    let part = Part {
+        prefix: "",
+        session: s,
+        steps: s.plan.steps.clone(),
+    };
+    build_parts(&[part], jobs, opts)
 }
 
-/// [`build_session`] of `graph`, a part of the session's plan (for `kiln fetch`).
-pub fn build_graph(
-    s: &session::Session,
-    graph: &kiln_engine::graph::Graph,
+/// Runs the parts' steps as one graph under every part's project lock; saves their stat
+/// caches and lock files.
+pub fn build_parts(
+    parts: &[Part<'_>],
     jobs: usize,
-    explain: bool,
-    locked: bool,
+    opts: &RunOpts<'_>,
 ) -> Result<RunReport, CliError> {
-    let state_dir = s.project.state_dir();
-    if explain {
-        eprint!("{}", crate::render::project_lines(&s.project));
+    if opts.explain {
+        for p in parts {
+            crate::console::line(crate::render::project_lines(&p.session.project).trim_end());
+        }
     }
-    let _lock = lock_project(&state_dir)?;
+    let mut state_dirs: Vec<_> = parts
+        .iter()
+        .map(|p| p.session.project.state_dir())
+        .collect();
+    state_dirs.sort();
+    state_dirs.dedup();
+    let _locks = state_dirs
+        .iter()
+        .map(|d| lock_project(d))
+        .collect::<Result<Vec<File>, CliError>>()?;
     // What builds killed before they finished left behind (files of live writers stay).
-    s.project.remove_dead_temps();
+    for p in parts {
+        p.session.project.remove_dead_temps();
+    }
     kiln_rules::sources::GitCache::remove_dead_temps(&session::cache_dir()?);
-    let store = session::open_store()?;
+    let opened;
+    let store = match opts.scratch {
+        Some(s) => s,
+        None => {
+            opened = session::open_store()?;
+            &opened
+        }
+    };
     if let Some(root) = store.read_only() {
-        eprintln!(
+        crate::console::line(&format!(
             "kiln: the cache at {} is read-only: results are taken from it, but nothing this \
              build makes will be stored",
             root.display()
-        );
+        ));
     }
-    let state = StateDir::new(&state_dir.join("state"));
-    let progress = Progress::new(explain);
-    let cache = s.remote.as_ref().map(crate::remote::open).transpose()?;
-    let settings = match (&cache, &s.remote) {
+    let (graph, state) = merged(parts)?;
+    let progress = Progress::new(opts.explain, opts.tool_output);
+    let sink = crate::trace::TraceSink { inner: &progress };
+    let choice = parts
+        .first()
+        .and_then(|p| p.session.remote.as_ref())
+        .filter(|_| opts.scratch.is_none());
+    let cache = choice.map(crate::remote::open).transpose()?;
+    let settings = match (&cache, choice) {
         (Some(c), Some(choice)) => Some(RemoteSettings::new(
             c.as_ref(),
             choice.upload && store.read_only().is_none(),
@@ -79,17 +192,112 @@ pub fn build_graph(
     let cfg = RunConfig {
         mode: Mode::Build,
         jobs,
+        store,
+        state: &state,
+        events: &sink,
+        remote: settings.as_ref(),
+        keep_going: opts.keep_going,
+    };
+    let report = progress.around(|| run(&graph, &cfg));
+    for p in parts {
+        if let Err(e) = p.session.plan.scanner.save() {
+            crate::console::line(&format!("kiln: warning: cannot save the stat cache: {e}"));
+        }
+    }
+    if opts.scratch.is_none() {
+        for p in parts {
+            session::update_lock(p.session, &part_report(&report, p.prefix), opts.locked)?;
+        }
+    }
+    Ok(report)
+}
+
+/// Runs the workspace's graph as a plan: every source hashed (through the stat cache and
+/// the watcher), nothing run, nothing written.
+pub fn plan_workspace(ws: &Workspace) -> Result<RunReport, CliError> {
+    let parts: Vec<Part<'_>> = ws
+        .members
+        .iter()
+        .map(|m| Part {
+            prefix: &m.prefix,
+            session: &m.session,
+            steps: m.session.plan.steps.clone(),
+        })
+        .collect();
+    let (graph, state) = merged(&parts)?;
+    let store = session::open_store()?;
+    let cfg = RunConfig {
+        mode: Mode::Plan,
+        jobs: session::jobs(None)?,
         store: &store,
         state: &state,
-        events: &progress,
-        remote: settings.as_ref(),
+        events: &kiln_engine::report::NoEvents,
+        remote: None,
+        keep_going: true,
     };
-    let report = run(graph, &cfg);
-    if let Err(e) = s.plan.scanner.save() {
-        eprintln!("kiln: warning: cannot save the stat cache: {e}");
+    Ok(run(&graph, &cfg))
+}
+
+/// The graph of the parts' steps and where their state lives: one project's own, or a
+/// merged graph of scoped steps.
+fn merged(parts: &[Part<'_>]) -> Result<(Graph, StateDir), CliError> {
+    let state = |p: &Part<'_>| p.session.project.state_dir().join("state");
+    let (steps, states) = match parts {
+        [one] if one.prefix.is_empty() => (one.steps.clone(), StateDir::new(&state(one))),
+        _ => {
+            let steps = parts
+                .iter()
+                .flat_map(|p| Scoped::wrap(p.prefix, &p.steps))
+                .collect();
+            let scopes = parts
+                .iter()
+                .map(|p| (p.prefix.to_string(), state(p)))
+                .collect();
+            (steps, StateDir::scoped(scopes))
+        }
+    };
+    let graph = Graph::new(steps)
+        .map_err(|e| CliError::Failed(format!("internal error in the plan: {e}")))?;
+    Ok((graph, states))
+}
+
+/// The steps of the part with `prefix`, under their own ids.
+pub fn part_report(report: &RunReport, prefix: &str) -> RunReport {
+    let steps = report
+        .steps
+        .iter()
+        .filter_map(|r| {
+            let id = r.id.strip_prefix(prefix)?;
+            let mut r = r.clone();
+            r.id = id.to_string();
+            r.deps = r
+                .deps
+                .iter()
+                .map(|d| d.strip_prefix(prefix).unwrap_or(d).to_string())
+                .collect();
+            Some(r)
+        })
+        .collect();
+    RunReport { steps }
+}
+
+/// The build's result as the user sees it: the JSON document or the summary, and the exit.
+pub fn report_build(ws: &Workspace, report: &RunReport, args: &BuildArgs) -> Result<(), CliError> {
+    if ws.many {
+        return crate::summary::report_many(ws, report, args.project.output);
     }
-    session::update_lock(s, &report, locked)?;
-    Ok(report)
+    let s = &ws.members[0].session;
+    if args.project.output == Output::Json {
+        let mut doc = crate::render::report_json(&s.plan, report);
+        doc["ok"] = report.succeeded().into();
+        doc["project"] = crate::render::project_json(&s.project);
+        print_stdout(&format!("{doc:#}\n"))?;
+    }
+    check_succeeded(report)?;
+    if args.project.output == Output::Human {
+        crate::summary::summary(s, report);
+    }
+    Ok(())
 }
 
 /// Fails (already reported) when a step failed, naming the failed steps.
@@ -108,10 +316,10 @@ pub fn check_succeeded(report: &RunReport) -> Result<(), CliError> {
         .iter()
         .filter(|r| r.status == StepStatus::Skipped)
         .count();
-    eprintln!(
+    crate::console::line(&format!(
         "error: the build failed: {} (and {skipped} steps after them skipped)",
         bad.join(", ")
-    );
+    ));
     let failed = report
         .steps
         .iter()
@@ -121,50 +329,6 @@ pub fn check_succeeded(report: &RunReport) -> Result<(), CliError> {
     } else {
         CliError::ReportedUnresolved
     })
-}
-
-fn summary(s: &session::Session, report: &RunReport) {
-    let count = |st: StepStatus| report.steps.iter().filter(|r| r.status == st).count();
-    let (ran, cached, current) = (
-        count(StepStatus::Ran),
-        count(StepStatus::Cached),
-        count(StepStatus::UpToDate),
-    );
-    let names: Vec<&str> = s.plan.targets.iter().map(|t| t.name.as_str()).collect();
-    eprintln!(
-        "kiln: built {} ({ran} ran, {cached} from cache, {current} up to date) in {}",
-        names.join(", "),
-        s.project.outdir().display()
-    );
-    if let Some(line) = remote_summary(report) {
-        eprintln!("kiln: remote cache: {line}");
-    }
-}
-
-/// `5 hits, 2 misses (2 uploaded), 1 error`, when the remote cache was asked.
-fn remote_summary(report: &RunReport) -> Option<String> {
-    let outcomes: Vec<&RemoteOutcome> = report
-        .steps
-        .iter()
-        .filter_map(|r| r.remote.as_ref())
-        .collect();
-    if outcomes.is_empty() {
-        return None;
-    }
-    let n = |f: &dyn Fn(&RemoteOutcome) -> bool| outcomes.iter().filter(|o| f(o)).count();
-    let hits = n(&|o| *o == RemoteOutcome::Hit);
-    let misses = n(&|o| matches!(o, RemoteOutcome::Miss { .. }));
-    let uploaded = n(&|o| matches!(o, RemoteOutcome::Miss { uploaded: true, .. }));
-    let errors = n(&|o| matches!(o, RemoteOutcome::Error { .. }));
-    let down = n(&|o| *o == RemoteOutcome::Down);
-    let mut line = format!("{hits} hits, {misses} misses ({uploaded} uploaded)");
-    if errors > 0 {
-        line.push_str(&format!(", {errors} errors"));
-    }
-    if down > 0 {
-        line.push_str(&format!(", {down} not asked (unavailable)"));
-    }
-    Some(line)
 }
 
 /// Takes the project's build lock, saying so when another build holds it.
@@ -186,7 +350,7 @@ fn lock_project(state_dir: &Path) -> Result<File, CliError> {
     match file.try_lock() {
         Ok(()) => {}
         Err(TryLockError::WouldBlock) => {
-            eprintln!("kiln: waiting for another kiln build of this project to finish");
+            crate::console::line("kiln: waiting for another kiln build of this project to finish");
             file.lock().map_err(fail)?;
         }
         Err(TryLockError::Error(e)) => return Err(fail(e)),

@@ -19,8 +19,9 @@ pub struct Cli {
 /// The verbs.
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Build the selected targets (only what changed).
-    Build(BuildArgs),
+    /// Build the selected targets (only what changed). `kiln build ./...` builds every
+    /// project under the directory in one graph.
+    Build(BuildCmd),
     /// Show the step graph of the selected targets without running anything.
     Plan(PlanArgs),
     /// Build what is stale, then boot the selected target.
@@ -58,6 +59,18 @@ pub enum Command {
     /// Log in to a registry: the password is read from stdin, checked against the
     /// registry, and stored in kiln's config directory (mode 0600).
     Login(LoginArgs),
+    /// Print a shell completion script (bash, zsh, fish, elvish, powershell) on stdout.
+    Completions {
+        /// The shell.
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+    /// Print kiln's manual page (roff) on stdout, or write one page per command into DIR.
+    Man {
+        /// Write kiln.1 and kiln-<command>.1 into this directory instead.
+        #[arg(long, value_name = "DIR")]
+        dir: Option<PathBuf>,
+    },
     /// Inspect and maintain the local cache.
     Cache {
         /// What to do with the cache.
@@ -105,10 +118,37 @@ pub enum Output {
     Json,
 }
 
+/// How progress is shown on stderr.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Default)]
+pub enum ProgressMode {
+    /// Live lines on a terminal, plain lines elsewhere.
+    #[default]
+    Auto,
+    /// Live lines redrawn in place (even when stderr is not a terminal).
+    Tty,
+    /// Whole lines only, and every 10 s a line for each step still running (CI logs).
+    Plain,
+    /// No progress lines; errors and results still print.
+    None,
+}
+
+/// How a build shows itself while it runs (shared by build, fetch, pkg and run).
+#[derive(Debug, Clone, Args)]
+pub struct ShowArgs {
+    /// How to show progress on stderr.
+    #[arg(long, value_enum, value_name = "MODE", default_value_t = ProgressMode::Auto)]
+    pub progress: ProgressMode,
+    /// Write a Chrome trace-event profile of the build to FILE (open it in Perfetto or
+    /// chrome://tracing).
+    #[arg(long, value_name = "FILE")]
+    pub trace: Option<PathBuf>,
+}
+
 /// Selecting a project and its targets (shared by build and plan).
 #[derive(Debug, Clone, Args)]
 pub struct ProjectArgs {
-    /// The project directory.
+    /// The project directory, or DIR/... for every project under DIR (Kraftfiles found as
+    /// `git ls-files` would list them: .gitignore is respected, .unikraft/ skipped).
     #[arg(default_value = ".")]
     pub dir: PathBuf,
     /// The Kraftfile to use instead of searching DIR.
@@ -189,7 +229,7 @@ pub struct RemoteArgs {
 }
 
 /// `kiln build`.
-#[derive(Debug, Args)]
+#[derive(Debug, Clone, Args)]
 pub struct BuildArgs {
     /// Project and target selection.
     #[command(flatten)]
@@ -200,6 +240,31 @@ pub struct BuildArgs {
     /// Say why each step ran, was taken from the cache, or was up to date.
     #[arg(long)]
     pub explain: bool,
+    /// Stream the output of the tools steps run (make), prefixed with the target.
+    #[arg(short = 'v', long)]
+    pub verbose: bool,
+    /// After a step fails, go on building everything that does not depend on it, and list
+    /// the failures at the end.
+    #[arg(short = 'k', long)]
+    pub keep_going: bool,
+    /// Progress and tracing.
+    #[command(flatten)]
+    pub show: ShowArgs,
+}
+
+/// `kiln build`.
+#[derive(Debug, Args)]
+pub struct BuildCmd {
+    /// What to build, and how.
+    #[command(flatten)]
+    pub build: BuildArgs,
+    /// Rebuild every selected action step in a scratch directory, ignoring the caches, and
+    /// compare its outputs bit for bit with the cached ones (exit 1 on a difference).
+    #[arg(long, conflicts_with = "watch")]
+    pub check: bool,
+    /// After the build, rebuild whenever a source the build reads changes.
+    #[arg(long)]
+    pub watch: bool,
 }
 
 /// `kiln fetch`.
@@ -341,7 +406,7 @@ pub struct LoginArgs {
 }
 
 /// `kiln run`.
-#[derive(Debug, Args)]
+#[derive(Debug, Clone, Args)]
 pub struct RunArgs {
     /// Project selection and source flags (the same as for build).
     #[command(flatten)]
@@ -379,6 +444,16 @@ pub struct RunArgs {
     /// Run at most N build steps at once.
     #[arg(short = 'j', long = "jobs", value_name = "N")]
     pub jobs: Option<usize>,
+    /// Stream the output of the tools build steps run (make), prefixed with the target.
+    #[arg(long)]
+    pub verbose: bool,
+    /// Progress and tracing of the build.
+    #[command(flatten)]
+    pub show: ShowArgs,
+    /// Rebuild when a source changes and boot the new kernel (QMP quit, then start again
+    /// with the same flags); a failed rebuild keeps the running machine.
+    #[arg(long, conflicts_with = "detach")]
+    pub watch: bool,
     /// The application's arguments (replace the Kraftfile's `cmd`).
     #[arg(last = true, value_name = "APP ARGS")]
     pub args: Vec<String>,

@@ -29,6 +29,16 @@ impl CliError {
         }
     }
 
+    /// The error as text (a diagnostic rendered with its location); empty when it was
+    /// already reported.
+    pub fn message(&self) -> String {
+        match self {
+            CliError::Usage(m) | CliError::Failed(m) => m.clone(),
+            CliError::Invalid(d) => d.render().trim_end().to_string(),
+            CliError::Reported | CliError::ReportedUnresolved => String::new(),
+        }
+    }
+
     /// Prints the error to stderr.
     pub fn report(&self) {
         match self {

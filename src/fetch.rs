@@ -6,11 +6,10 @@
 //! Kraftfile.lock pins is found: `--locked` makes that an error naming the URL; otherwise the
 //! lock moves and the next build rebuilds.
 
-use kiln_engine::graph::Graph;
 use kiln_engine::report::StepStatus;
 use kiln_rules::plan::FetchMode;
 
-use crate::build::{build_graph, check_succeeded};
+use crate::build::{Part, RunOpts, build_parts, check_succeeded};
 use crate::cli::FetchArgs;
 use crate::error::CliError;
 use crate::session;
@@ -18,48 +17,66 @@ use crate::session;
 /// The step kinds a fetch runs: what resolves sources and what lists and takes downloads.
 const FETCH_KINDS: [&str; 3] = ["sources", "kconfig", "fetch"];
 
-/// Runs `kiln fetch`.
+/// Runs `kiln fetch` (of one project, or of every project of `DIR/...`).
 pub fn fetch(fetch_args: &FetchArgs) -> Result<(), CliError> {
     let args = &fetch_args.build;
+    crate::console::init(args.show.progress);
     let mode = if fetch_args.refresh {
         FetchMode::Refresh
     } else {
         FetchMode::Fill
     };
     let jobs = session::jobs(args.jobs)?;
-    let s = session::open_with(
-        &args.project,
-        Some(jobs),
-        session::Extras {
-            fetch_mode: mode,
-            ..Default::default()
-        },
-    )?;
-    let steps = s
-        .plan
-        .steps
+    let extras = session::Extras {
+        fetch_mode: mode,
+        ..Default::default()
+    };
+    let ws = crate::workspace::open(&args.project, Some(jobs), &extras, args.keep_going)?;
+    let parts: Vec<Part<'_>> = ws
+        .members
         .iter()
-        .filter(|st| FETCH_KINDS.contains(&st.kind()))
-        .cloned()
+        .map(|m| Part {
+            prefix: &m.prefix,
+            session: &m.session,
+            steps: m
+                .session
+                .plan
+                .steps
+                .iter()
+                .filter(|st| FETCH_KINDS.contains(&st.kind()))
+                .cloned()
+                .collect(),
+        })
         .collect();
-    let graph = Graph::new(steps)
-        .map_err(|e| CliError::Failed(format!("internal error in the fetch plan: {e}")))?;
-    let report = build_graph(&s, &graph, jobs, args.explain, args.project.locked)?;
+    let opts = RunOpts::of(args);
+    let report = crate::build::traced(&args.show, "fetch", || build_parts(&parts, jobs, &opts))?;
+    for b in &ws.broken {
+        crate::console::line(&format!("error: {}: {}", b.rel, b.error));
+    }
     check_succeeded(&report)?;
-    let lock = s.resolver.lock_entries();
     let fetched = report
         .steps
         .iter()
         .filter(|r| r.kind == "fetch" && r.status == StepStatus::Ran)
         .count();
-    eprintln!(
-        "kiln: fetched for {} target(s): {} sources, {} archives, {} clones pinned; {} \
-         downloads made now",
-        fetched,
-        lock.entries.len(),
-        lock.downloads.len(),
-        lock.clones.len(),
-        s.resolver.archives().requests(),
-    );
+    let (mut sources, mut archives, mut clones, mut requests) = (0, 0, 0, 0);
+    for m in &ws.members {
+        let lock = m.session.resolver.lock_entries();
+        sources += lock.entries.len();
+        archives += lock.downloads.len();
+        clones += lock.clones.len();
+        requests += m.session.resolver.archives().requests();
+    }
+    let projects = match ws.many {
+        true => format!("{} projects, ", ws.members.len()),
+        false => String::new(),
+    };
+    crate::console::line(&format!(
+        "kiln: fetched for {projects}{fetched} target(s): {sources} sources, {archives} archives, \
+         {clones} clones pinned; {requests} downloads made now"
+    ));
+    if !ws.broken.is_empty() {
+        return Err(CliError::Reported);
+    }
     Ok(())
 }

@@ -5,8 +5,11 @@
 
 mod build;
 mod cache;
+mod check;
 mod cli;
+mod console;
 mod distribute;
+mod docs;
 mod download_progress;
 mod error;
 mod fetch;
@@ -16,6 +19,7 @@ mod othervmm;
 mod parse;
 mod pkg;
 mod plan;
+mod progress;
 mod registry;
 mod remote;
 mod render;
@@ -23,8 +27,12 @@ mod run;
 mod run_package;
 mod session;
 mod shim;
+mod summary;
 mod testhook;
+mod trace;
+mod watch;
 mod watcher;
+mod workspace;
 
 use clap::Parser;
 
@@ -56,6 +64,8 @@ fn main() {
         Command::Pkg(a) => pkg::pkg(a),
         Command::Login(a) => registry::login(a),
         Command::Cache { command } => cache::cache(command),
+        Command::Completions { shell } => docs::completions(*shell),
+        Command::Man { dir } => docs::man(dir.as_deref()),
         Command::WatchDaemon { socket } => watcher::run_daemon(socket).map_err(CliError::Failed),
     };
     if let Err(e) = result {

@@ -61,6 +61,7 @@ pub fn pkg(args: &PkgArgs) -> Result<(), CliError> {
 }
 
 fn package(args: &PkgArgs) -> Result<(), CliError> {
+    crate::console::init(args.build.show.progress);
     let project_args = &args.build.project;
     let jobs = session::jobs(args.build.jobs)?;
     let name = match &args.name {
@@ -84,8 +85,10 @@ fn package(args: &PkgArgs) -> Result<(), CliError> {
     let s = session::open_with(project_args, Some(jobs), extras)?;
     let mut result = None;
     for attempt in 0..2 {
-        let report =
-            crate::build::build_session(&s, jobs, args.build.explain, project_args.locked)?;
+        let opts = crate::build::RunOpts::of(&args.build);
+        let report = crate::build::traced(&args.build.show, "pkg", || {
+            crate::build::build_session(&s, jobs, &opts)
+        })?;
         crate::build::check_succeeded(&report)?;
         let key = report
             .steps

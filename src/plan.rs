@@ -1,4 +1,5 @@
 //! `kiln plan`: resolve the targets and show the step graph; run nothing, write nothing.
+//! `kiln plan DIR/...` shows every project under DIR, one block each.
 
 use crate::cli::{Output, PlanArgs};
 use crate::error::{CliError, print_stdout};
@@ -11,25 +12,40 @@ pub fn plan(args: &PlanArgs) -> Result<(), CliError> {
         Some(name) => Some(crate::pkg::package_options(name, args.format)?),
         None => None,
     };
-    let s = session::open_with(
-        &args.project,
-        None,
-        session::Extras {
-            package,
-            runtime_kernel: true,
-            ..Default::default()
-        },
-    )?;
-    let report = session::plan_report(&s)?;
-    match args.project.output {
-        Output::Json => {
-            let mut doc = report_json(&s.plan, &report);
-            doc["project"] = crate::render::project_json(&s.project);
-            print_stdout(&format!("{doc:#}\n"))
+    let extras = session::Extras {
+        package,
+        runtime_kernel: true,
+        ..Default::default()
+    };
+    let ws = crate::workspace::open(&args.project, None, &extras, false)?;
+    let mut docs = Vec::new();
+    let mut text = String::new();
+    for m in &ws.members {
+        let s = &m.session;
+        let report = session::plan_report(s)?;
+        match args.project.output {
+            Output::Json => {
+                let mut doc = report_json(&s.plan, &report);
+                doc["project"] = crate::render::project_json(&s.project);
+                if ws.many {
+                    doc["path"] = m.rel.clone().into();
+                }
+                docs.push(doc);
+            }
+            Output::Human => {
+                if ws.many {
+                    text.push_str(&format!("== {} ==\n", m.rel));
+                }
+                text.push_str(&crate::render::project_lines(&s.project));
+                text.push_str(&plan_table(&s.plan, &report));
+            }
         }
-        Output::Human => {
-            let header = crate::render::project_lines(&s.project);
-            print_stdout(&format!("{header}{}", plan_table(&s.plan, &report)))
+    }
+    match (args.project.output, ws.many) {
+        (Output::Json, false) => print_stdout(&format!("{:#}\n", docs[0])),
+        (Output::Json, true) => {
+            print_stdout(&format!("{:#}\n", serde_json::json!({ "projects": docs })))
         }
+        (Output::Human, _) => print_stdout(&text),
     }
 }

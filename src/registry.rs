@@ -2,9 +2,8 @@
 //! from the config file and the usual credential files, transfers with progress on a
 //! terminal, and their reports.
 
-use std::io::{IsTerminal, Read};
+use std::io::Read;
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
 
 use kiln_engine::Store;
 use kiln_oci::Reference;
@@ -273,70 +272,43 @@ pub fn login(args: &LoginArgs) -> Result<(), CliError> {
     Ok(())
 }
 
-/// A progress line on stderr for one transfer, redrawn at most every 100 ms, only when
-/// stderr is a terminal.
+/// The progress of a registry's blob transfers (see [`crate::console::Transfer`]): bytes and
+/// rate, live on a terminal, every ten seconds in a log; quick ones print nothing.
 struct Bar {
-    tty: bool,
-    state: Mutex<BarState>,
-}
-
-struct BarState {
-    label: String,
-    total: u64,
-    done: u64,
-    started: Instant,
-    drawn: Option<Instant>,
+    state: Mutex<Option<(crate::console::Transfer, u64, u64)>>,
 }
 
 impl Bar {
     fn new() -> Bar {
         Bar {
-            tty: std::io::stderr().is_terminal(),
-            state: Mutex::new(BarState {
-                label: String::new(),
-                total: 0,
-                done: 0,
-                started: Instant::now(),
-                drawn: None,
-            }),
+            state: Mutex::new(None),
         }
     }
 }
 
 impl TransferProgress for Bar {
     fn start(&self, label: &str, total: u64) {
+        // The client says `push <digest>` / `pull <digest>`.
+        let label = match label.split_once(' ') {
+            Some(("push", rest)) => format!("pushing blob {rest}"),
+            Some(("pull", rest)) => format!("pulling blob {rest}"),
+            _ => label.to_string(),
+        };
         if let Ok(mut s) = self.state.lock() {
-            *s = BarState {
-                label: label.into(),
-                total,
-                done: 0,
-                started: Instant::now(),
-                drawn: None,
-            };
+            *s = Some((crate::console::Transfer::new(&label), 0, total));
         }
     }
     fn advance(&self, n: u64) {
         let Ok(mut s) = self.state.lock() else { return };
-        s.done += n;
-        let due = s
-            .drawn
-            .is_none_or(|d| d.elapsed() >= Duration::from_millis(100));
-        if !self.tty || !due || s.started.elapsed() < Duration::from_millis(500) {
-            return;
+        if let Some((t, done, total)) = s.as_mut() {
+            *done += n;
+            t.update(*done, Some(*total));
         }
-        s.drawn = Some(Instant::now());
-        let rate = s.done as f64 / s.started.elapsed().as_secs_f64().max(0.001);
-        eprint!(
-            "\r\x1b[2K{} {} / {} ({}/s)",
-            s.label,
-            crate::cache::human_bytes(s.done),
-            crate::cache::human_bytes(s.total),
-            crate::cache::human_bytes(rate as u64)
-        );
     }
     fn finish(&self) {
-        if self.tty && self.state.lock().is_ok_and(|s| s.drawn.is_some()) {
-            eprint!("\r\x1b[2K");
+        let Ok(mut s) = self.state.lock() else { return };
+        if let Some((t, done, _)) = s.take() {
+            t.finish(Some(done));
         }
     }
 }

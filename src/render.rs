@@ -1,93 +1,10 @@
-//! Turning run reports into what the user sees: live progress lines on stderr, a JSON
-//! document on stdout. The JSON shape is documented in README.md; keep the two in step.
+//! Turning run reports into what the user sees: plan tables, the JSON document on stdout.
+//! The JSON shape is documented in README.md; keep the two in step. (Live progress is
+//! progress.rs's, summaries summary.rs's.)
 
-use std::sync::Mutex;
-use std::time::Instant;
-
-use kiln_engine::remote::RemoteOutcome;
-use kiln_engine::report::{Event, EventSink, RunReport, StepReport, StepStatus};
+use kiln_engine::report::{RunReport, StepReport, StepStatus};
 use kiln_rules::plan::BuildPlan;
 use serde_json::{Value, json};
-
-/// Prints one line per finished step to stderr.
-pub struct Progress {
-    /// Print the reason with each step.
-    pub explain: bool,
-    /// Also print steps that did nothing (hashed, up to date).
-    pub verbose: bool,
-    started: Instant,
-    lock: Mutex<()>,
-}
-
-impl Progress {
-    /// A progress printer.
-    pub fn new(explain: bool) -> Self {
-        Progress {
-            explain,
-            verbose: explain,
-            started: Instant::now(),
-            lock: Mutex::new(()),
-        }
-    }
-}
-
-impl EventSink for Progress {
-    fn event(&self, event: Event<'_>) {
-        let r = match event {
-            Event::Finished(r) => r,
-            Event::Executing { id } => return crate::testhook::pause_before(id),
-            Event::Damaged { digest } => {
-                eprintln!(
-                    "kiln: blob {digest} in the cache was damaged (its bytes no longer match \
-                     their digest); it was removed, and the steps that made it run again"
-                );
-                return;
-            }
-            Event::Missing { digest } => {
-                eprintln!(
-                    "kiln: blob {digest} is no longer in the cache (cleaned or evicted); the \
-                     steps that made it run again"
-                );
-                return;
-            }
-            Event::Remote { message } => {
-                eprintln!("kiln: remote cache: {message}");
-                return;
-            }
-            Event::Started { .. } => return,
-        };
-        let quiet = matches!(r.status, StepStatus::Source | StepStatus::UpToDate);
-        if quiet && !self.verbose {
-            return;
-        }
-        let _guard = self.lock.lock();
-        let t = self.started.elapsed().as_secs_f64();
-        let mut line = format!("[{t:6.2}s] {:<10} {:<24}", status_word(r), r.id);
-        if r.status == StepStatus::Ran {
-            line.push_str(&format!(" ({:.2}s)", r.duration.as_secs_f64()));
-        }
-        eprintln!("{}", line.trim_end());
-        if self.explain {
-            eprintln!("           why: {}", r.reason);
-            if let Some(remote) = &r.remote {
-                eprintln!("           {}", remote.describe());
-            }
-        }
-        if let StepStatus::Failed(msg) | StepStatus::Unresolved(msg) = &r.status {
-            for l in msg.lines() {
-                eprintln!("           {l}");
-            }
-        }
-    }
-}
-
-/// The status word of a progress line: `remote` for a result the remote cache gave.
-fn status_word(r: &StepReport) -> &'static str {
-    match r.remote {
-        Some(RemoteOutcome::Hit) => "remote",
-        _ => r.status.word(),
-    }
-}
 
 /// Where the project is and what its paths resolved to, for `plan` and `--explain`: the
 /// project directory (what relative paths in the Kraftfile are relative to), the Kraftfile,

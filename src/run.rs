@@ -22,9 +22,18 @@ use crate::{machines, parse, session};
 /// How long a stopping machine gets before SIGKILL.
 pub const STOP_GRACE: Duration = Duration::from_secs(5);
 
-/// Runs `kiln run`.
-pub fn run(args: &RunArgs) -> Result<(), CliError> {
-    let jobs = session::jobs(args.jobs)?;
+/// The machine flags of `kiln run`, parsed.
+pub struct MachineFlags {
+    /// `--timeout`.
+    pub timeout: Option<Duration>,
+    /// `-M`, in MiB.
+    pub memory_mib: u64,
+    /// `-p`.
+    pub ports: Vec<kiln_vmm::spec::PortMap>,
+}
+
+/// Parses `-M`, `-p`, `--timeout` and `--name`.
+pub fn machine_flags(args: &RunArgs) -> Result<MachineFlags, CliError> {
     let memory_mib = parse::memory_mib(&args.memory).map_err(CliError::Usage)?;
     let timeout = args.timeout.as_deref().map(parse::duration).transpose();
     let timeout = timeout.map_err(CliError::Usage)?;
@@ -37,6 +46,21 @@ pub fn run(args: &RunArgs) -> Result<(), CliError> {
     if let Some(name) = &args.name {
         instance::validate_name(name).map_err(|e| CliError::Usage(format!("--name: {e}")))?;
     }
+    Ok(MachineFlags {
+        timeout,
+        memory_mib,
+        ports,
+    })
+}
+
+/// Runs `kiln run`.
+pub fn run(args: &RunArgs) -> Result<(), CliError> {
+    crate::console::init(args.show.progress);
+    if args.watch {
+        return crate::watch::run(args);
+    }
+    let jobs = session::jobs(args.jobs)?;
+    let flags = machine_flags(args)?;
     if crate::run_package::is_reference(args) {
         let boot = crate::run_package::prepare(args, host_plat())?;
         let spec = MachineSpec {
@@ -46,18 +70,39 @@ pub fn run(args: &RunArgs) -> Result<(), CliError> {
             kernel: boot.kernel.clone(),
             initrd: boot.initrd.clone(),
             cmdline: boot.cmdline.render(),
-            memory_mib,
+            memory_mib: flags.memory_mib,
             cpus: 1,
-            ports,
+            ports: flags.ports,
             shared_dirs: Vec::new(),
             accel: accel_of(args),
         };
+        let fg = Foreground::default();
         return match spec.vmm {
-            Vmm::Qemu => run_qemu(spec, args, timeout, Some(&boot.label)),
+            Vmm::Qemu => run_qemu(spec, args, flags.timeout, Some(&boot.label), fg),
             Vmm::Firecracker => crate::othervmm::run_firecracker(spec, args),
             Vmm::Xen => crate::othervmm::run_xen(spec, args),
         };
     }
+    let s = open_one_target(args, jobs)?;
+    let opts = crate::build::RunOpts {
+        explain: false,
+        locked: args.project.locked,
+        keep_going: false,
+        tool_output: args.verbose,
+        scratch: None,
+    };
+    let report = crate::build::traced(&args.show, "run", || build_session(&s, jobs, &opts))?;
+    check_succeeded(&report)?;
+    let spec = project_spec(&s, args, &flags)?;
+    match spec.vmm {
+        Vmm::Qemu => run_qemu(spec, args, flags.timeout, None, Foreground::default()),
+        Vmm::Firecracker => crate::othervmm::run_firecracker(spec, args),
+        Vmm::Xen => crate::othervmm::run_xen(spec, args),
+    }
+}
+
+/// The project of `kiln run`, planned for the one target it boots.
+pub fn open_one_target(args: &RunArgs, jobs: usize) -> Result<session::Session, CliError> {
     let project_args = default_target(&args.project)?;
     let extras = session::Extras {
         runtime_kernel: true,
@@ -72,8 +117,15 @@ pub fn run(args: &RunArgs) -> Result<(), CliError> {
             names.join(", ")
         )));
     }
-    let report = build_session(&s, jobs, false, args.project.locked)?;
-    check_succeeded(&report)?;
+    Ok(s)
+}
+
+/// The machine that boots the session's (one) target, once it is built.
+pub fn project_spec(
+    s: &session::Session,
+    args: &RunArgs,
+    flags: &MachineFlags,
+) -> Result<MachineSpec, CliError> {
     let target = &s.plan.targets[0].target;
     let inputs = RunInputs {
         env: args.env.clone(),
@@ -87,24 +139,19 @@ pub fn run(args: &RunArgs) -> Result<(), CliError> {
             boot.kernel.display()
         )));
     }
-    let spec = MachineSpec {
+    Ok(MachineSpec {
         name: String::new(),
         vmm: vmm_of(target.plat),
         arch: arch_of(target.arch)?,
         kernel: boot.kernel.clone(),
         initrd: boot.initrd.clone(),
         cmdline: boot.cmdline.render(),
-        memory_mib,
+        memory_mib: flags.memory_mib,
         cpus: 1,
-        ports,
+        ports: flags.ports.clone(),
         shared_dirs: shares(&boot),
         accel: accel_of(args),
-    };
-    match spec.vmm {
-        Vmm::Qemu => run_qemu(spec, args, timeout, None),
-        Vmm::Firecracker => crate::othervmm::run_firecracker(spec, args),
-        Vmm::Xen => crate::othervmm::run_xen(spec, args),
-    }
+    })
 }
 
 /// The platform of the host's VMM.
@@ -178,11 +225,23 @@ fn shares(boot: &BootPlan) -> Vec<SharedDir> {
         .collect()
 }
 
-fn run_qemu(
+/// How a foreground machine is run besides the flags.
+#[derive(Default)]
+pub struct Foreground {
+    /// The caller handles Ctrl-C itself (`--watch`); otherwise Ctrl-C stops the machine.
+    pub caller_handles_ctrl_c: bool,
+    /// Told the machine's instance directory once it is launched (to stop it from
+    /// elsewhere).
+    pub launched: Option<std::sync::mpsc::Sender<InstanceDir>>,
+}
+
+/// Boots `spec` under QEMU: detached (`-d`), or in the foreground until it ends.
+pub fn run_qemu(
     mut spec: MachineSpec,
     args: &RunArgs,
     timeout: Option<Duration>,
     label: Option<&str>,
+    fg: Foreground,
 ) -> Result<(), CliError> {
     let root = machines::instances_root()?;
     let dir = instance::create(&root, args.name.as_deref(), false).map_err(vmm_err)?;
@@ -203,7 +262,10 @@ fn run_qemu(
     };
     // Ctrl-C is caught from before QEMU starts, so it can never kill kiln and leave the
     // machine to die by PDEATHSIG instead of a graceful QMP quit.
-    let ctrl_c = (!args.detach).then(|| CtrlC::watch(&dir));
+    let ctrl_c = (!args.detach).then(|| match fg.caller_handles_ctrl_c {
+        true => CtrlC::unwatched(),
+        false => CtrlC::watch(&dir),
+    });
     let launched = match instance::launch(&spec, &dir, &opts) {
         Ok(l) => l,
         Err(e) => {
@@ -216,6 +278,9 @@ fn run_qemu(
         return Ok(());
     };
     ctrl_c.launched.store(true, Ordering::SeqCst);
+    if let Some(tell) = &fg.launched {
+        let _ = tell.send(dir.clone());
+    }
     let interrupted = ctrl_c.interrupted;
     let mut out = TailTee {
         out: std::io::stdout(),
@@ -287,6 +352,14 @@ struct CtrlC {
 }
 
 impl CtrlC {
+    /// No handler: the caller has one.
+    fn unwatched() -> CtrlC {
+        CtrlC {
+            interrupted: Arc::new(AtomicBool::new(false)),
+            launched: Arc::new(AtomicBool::new(false)),
+        }
+    }
+
     fn watch(dir: &InstanceDir) -> CtrlC {
         let interrupted = Arc::new(AtomicBool::new(false));
         let launched = Arc::new(AtomicBool::new(false));

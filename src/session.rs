@@ -37,15 +37,8 @@ pub struct Session {
     pub remote: Option<crate::remote::RemoteChoice>,
 }
 
-/// Loads and plans the project `args` names. A build (`jobs` given) may start the change
-/// watcher and gets a make jobserver with `jobs` slots; a plan only asks a running watcher
-/// and writes nothing.
-pub fn open(args: &ProjectArgs, jobs: Option<usize>) -> Result<Session, CliError> {
-    open_with(args, jobs, Extras::default())
-}
-
 /// What some commands add to a plan.
-#[derive(Default)]
+#[derive(Default, Clone)]
 pub struct Extras {
     /// `kiln lock --update`.
     pub update_lock: bool,
@@ -57,22 +50,25 @@ pub struct Extras {
     pub runtime_kernel: bool,
 }
 
-/// [`open`], with what `extras` adds.
-pub fn open_with(
-    args: &ProjectArgs,
-    jobs: Option<usize>,
-    extras: Extras,
-) -> Result<Session, CliError> {
-    let Extras {
-        update_lock,
-        fetch_mode,
-        package,
-        runtime_kernel,
-    } = extras;
-    let project = Project::load(&args.dir, args.kraftfile.as_deref(), &process_env)?;
-    for w in &project.kraftfile.warnings {
-        eprint!("{}", w.render_warning());
-    }
+/// What every project of one command shares: the cache, the change watcher, the make
+/// jobserver (one for all projects of a merged build), the config file, distribution and
+/// the remote cache.
+pub struct Context {
+    /// The machine-wide cache directory.
+    pub cache: PathBuf,
+    watcher: Option<Arc<dyn kiln_engine::memo::ChangeWatcher>>,
+    jobserver: Option<Arc<jobserver::Client>>,
+    config: kiln_rules::sources::KilnConfig,
+    distribute: Option<Arc<kiln_rules::distribute::Distributor>>,
+    remote: Option<crate::remote::RemoteChoice>,
+    source_date_epoch: u32,
+    /// Plan without the change watcher (a `--check` rebuild reads every source).
+    pub no_watcher: bool,
+}
+
+/// The shared part of [`open_with`]: a build (`jobs` given) may start the watcher and gets
+/// the jobserver.
+pub fn context(args: &ProjectArgs, jobs: Option<usize>) -> Result<Context, CliError> {
     let for_build = jobs.is_some();
     let cache = cache_dir()?;
     let watcher = crate::watcher::connect(&cache, for_build);
@@ -86,6 +82,51 @@ pub fn open_with(
     let distribute = jobserver.as_ref().and_then(|js| {
         crate::distribute::choose(args.distribute, &config.distribute, args.offline, js)
     });
+    let remote = crate::remote::choose(&args.remote, &config.remote, args.offline)?;
+    Ok(Context {
+        cache,
+        watcher,
+        jobserver,
+        config,
+        distribute,
+        remote,
+        source_date_epoch: source_date_epoch()?,
+        no_watcher: false,
+    })
+}
+
+/// [`open`], with what `extras` adds.
+pub fn open_with(
+    args: &ProjectArgs,
+    jobs: Option<usize>,
+    extras: Extras,
+) -> Result<Session, CliError> {
+    let ctx = context(args, jobs)?;
+    let project = Project::load(&args.dir, args.kraftfile.as_deref(), &process_env)?;
+    open_in(&ctx, args, project, extras, true)
+}
+
+/// Plans `project` with what `ctx` shares. `check_overrides`: a `--source` that names no
+/// component of the project is an error (not for the projects of `DIR/...`, which need not
+/// all have every component).
+pub fn open_in(
+    ctx: &Context,
+    args: &ProjectArgs,
+    project: Project,
+    extras: Extras,
+    check_overrides: bool,
+) -> Result<Session, CliError> {
+    let Extras {
+        update_lock,
+        fetch_mode,
+        package,
+        runtime_kernel,
+    } = extras;
+    for w in &project.kraftfile.warnings {
+        crate::console::line(w.render_warning().trim_end());
+    }
+    let for_build = ctx.jobserver.is_some();
+    let watcher = ctx.watcher.clone().filter(|_| !ctx.no_watcher);
     let opts = PlanOptions {
         filter: TargetFilter {
             plat: args.plat.clone(),
@@ -93,12 +134,12 @@ pub fn open_with(
             target: args.target.clone(),
         },
         offline: args.offline,
-        source_date_epoch: source_date_epoch()?,
+        source_date_epoch: ctx.source_date_epoch,
         watcher,
         read_only: !for_build,
-        jobserver,
-        distribute,
-        cache_dir: Some(cache.clone()),
+        jobserver: ctx.jobserver.clone(),
+        distribute: ctx.distribute.clone(),
+        cache_dir: Some(ctx.cache.clone()),
         sources: None,
         shim: std::env::current_exe().ok(),
         fetch_mode,
@@ -108,7 +149,15 @@ pub fn open_with(
         buildkit_host: process_env("KILN_BUILDKIT_HOST"),
     };
     let lock = LockFile::load(&lock_path(&project.kraftfile.path))?;
-    let resolver = Arc::new(resolver(&project, args, &cache, lock.clone(), update_lock)?);
+    let resolver = resolver(
+        &project,
+        args,
+        ctx,
+        lock.clone(),
+        update_lock,
+        check_overrides,
+    )?;
+    let resolver = Arc::new(resolver);
     let opts = PlanOptions {
         sources: Some(resolver.clone()),
         ..opts
@@ -116,14 +165,13 @@ pub fn open_with(
     let plan = plan(&project, &opts, &process_env)?;
     let graph = Graph::new(plan.steps.clone())
         .map_err(|e| CliError::Failed(format!("internal error in the plan: {e}")))?;
-    let remote = crate::remote::choose(&args.remote, &config.remote, args.offline)?;
     Ok(Session {
         project,
         plan,
         graph,
         resolver,
         lock,
-        remote,
+        remote: ctx.remote.clone(),
     })
 }
 
@@ -144,11 +192,12 @@ fn build_args(given: &[String]) -> std::collections::BTreeMap<String, String> {
 fn resolver(
     project: &Project,
     args: &ProjectArgs,
-    cache: &std::path::Path,
+    ctx: &Context,
     lock: Option<LockFile>,
     update_lock: bool,
+    check_overrides: bool,
 ) -> Result<SourceResolver, CliError> {
-    let config = load_config(&process_env)?;
+    let config = ctx.config.clone();
     let home = std::env::var_os("HOME").map(PathBuf::from);
     let cwd = std::env::current_dir().unwrap_or_default();
     let mut overrides = BTreeMap::new();
@@ -164,7 +213,11 @@ fn resolver(
     if project.builds_kernel() && !ids.contains(&ComponentId::Core) {
         ids.push(ComponentId::Core);
     }
-    if let Some((name, hint)) = unknown_override_names(overrides.keys(), &ids).first() {
+    let unknown = match check_overrides {
+        true => unknown_override_names(overrides.keys(), &ids),
+        false => Vec::new(),
+    };
+    if let Some((name, hint)) = unknown.first() {
         let hint = hint
             .as_ref()
             .map(|h| format!(" (did you mean `{h}`?)"))
@@ -177,7 +230,7 @@ fn resolver(
         )));
     }
     Ok(SourceResolver::new(ResolverOptions {
-        cache_dir: cache.to_path_buf(),
+        cache_dir: ctx.cache.clone(),
         config,
         overrides,
         offline: args.offline,
@@ -287,6 +340,7 @@ pub fn plan_report(s: &Session) -> Result<RunReport, CliError> {
         state: &state,
         events: &kiln_engine::report::NoEvents,
         remote: None,
+        keep_going: true,
     };
     Ok(kiln_engine::run::run(&s.graph, &cfg))
 }

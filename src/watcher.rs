@@ -7,7 +7,9 @@
 //! that finds no daemon starts one (the hidden `kiln __watch-daemon`) and waits briefly for
 //! it; a plan only asks a running one. Any failure means "scan as usual".
 
+use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -53,18 +55,59 @@ impl DaemonWatcher {
 
 impl ChangeWatcher for DaemonWatcher {
     fn watch(&self, root: &Path) -> Option<WatchStamp> {
+        remember(root);
         self.with_client(|c| c.watch(root).map(|s| Some(stamp(s))))
     }
     fn query(&self, root: &Path) -> Option<WatchStamp> {
+        remember(root);
         self.with_client(|c| c.query(root).map(|s| s.map(stamp)))
     }
 }
 
-/// Whether builds should use the daemon, from `KILN_WATCH` and `CI`.
+/// `--watch`: use the daemon even under CI (unless `KILN_WATCH` turns it off), and remember
+/// every source root the builds ask it about: they are what a watch waits on.
+static WATCH_MODE: AtomicBool = AtomicBool::new(false);
+static ROOTS: Mutex<BTreeSet<PathBuf>> = Mutex::new(BTreeSet::new());
+
+/// Turns on `--watch`'s behaviour for this process.
+pub fn watch_mode() {
+    WATCH_MODE.store(true, Ordering::SeqCst);
+}
+
+fn remember(root: &Path) {
+    if WATCH_MODE.load(Ordering::SeqCst)
+        && let Ok(mut roots) = ROOTS.lock()
+    {
+        roots.insert(root.to_path_buf());
+    }
+}
+
+/// The source roots the builds of this process read (in `--watch` mode).
+pub fn source_roots() -> Vec<PathBuf> {
+    ROOTS
+        .lock()
+        .map(|r| r.iter().cloned().collect())
+        .unwrap_or_default()
+}
+
+/// A connection of its own to the daemon (for `--watch`'s waits), starting one if needed.
+pub fn client(cache_dir: &Path) -> Option<WatchClient> {
+    if !enabled() {
+        return None;
+    }
+    let socket = socket_path(cache_dir);
+    if socket.as_os_str().len() > MAX_SOCKET_PATH {
+        return None;
+    }
+    WatchClient::connect(&socket, DEFAULT_CLIENT_TIMEOUT).or_else(|| start_daemon(&socket))
+}
+
+/// Whether builds should use the daemon, from `KILN_WATCH` and `CI` (and `--watch`).
 pub fn enabled() -> bool {
     match std::env::var("KILN_WATCH").unwrap_or_default().as_str() {
         "0" | "off" | "false" | "no" => false,
         "1" | "on" | "true" | "yes" => true,
+        _ if WATCH_MODE.load(Ordering::SeqCst) => true,
         _ => std::env::var("CI").map_or(true, |ci| ci.is_empty() || ci == "false"),
     }
 }

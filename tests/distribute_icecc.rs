@@ -47,13 +47,6 @@ fn distributed_build(
     build_json_with(cmd, &["--distribute"])
 }
 
-/// A C file that takes gcc a few seconds at -O2 (so a worker can be killed while on it).
-fn slow_source(functions: usize) -> String {
-    (0..functions)
-        .map(|i| format!("int f{i}(int x) {{ int s = 0; for (int j = 0; j < x; j++) s += j * {i} ^ (s >> 3); return s; }}\n"))
-        .collect()
-}
-
 fn key(doc: &serde_json::Value) -> String {
     step(doc, COMPILE)["key"]
         .as_str()
@@ -112,7 +105,7 @@ fn a_worker_killed_mid_compile_costs_a_recompile_not_the_build() {
     let _one = serial();
     let mut ice = Icecream::start(&["worker1"]);
     let a = Machine::new("dying");
-    write(&a.project.join("slow.c"), slow_source(600));
+    write(&a.project.join("slow.c"), slow_c_source(600));
     let mut env = ice.client_env();
     env.push(("ICECC_PREFERRED_HOST".into(), "worker1".into()));
     let child = {
@@ -141,7 +134,7 @@ fn a_worker_killed_mid_compile_costs_a_recompile_not_the_build() {
     let doc = json(&out.stdout);
     assert_eq!(status_of(&doc, COMPILE), "ran", "{err}");
     let b = Machine::new("reference");
-    write(&b.project.join("slow.c"), slow_source(600));
+    write(&b.project.join("slow.c"), slow_c_source(600));
     b.ok(&[]);
     assert!(
         a.kernel() == b.kernel(),

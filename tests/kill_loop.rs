@@ -62,16 +62,42 @@ fn check_outputs(w: &World, outputs: &[PathBuf], totals: &mut Totals) {
     }
 }
 
+/// How long a build after `change` takes here, in milliseconds: the kill points are spread
+/// over a little more than that, so most builds are killed whatever the machine's speed (a
+/// fixed window killed too few on a loaded machine, or too many on a slow one).
+fn calibrate(
+    w: &World,
+    p: &Path,
+    round: u64,
+    rng: &mut Lcg,
+    change: &mut impl FnMut(u64, &mut Lcg),
+) -> u64 {
+    change(round, rng);
+    let started = std::time::Instant::now();
+    let status = kiln_std(w.cache_dir(), p)
+        .env("TMPDIR", w.dir("tmp"))
+        .arg("build")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .expect("run kiln");
+    assert!(status.success(), "the calibration build failed");
+    (started.elapsed().as_millis() as u64 * 5 / 4).max(20)
+}
+
 /// Builds `p` while killing it at random points; `change` alters an input before each round.
 fn kill_loop(
     w: &World,
     p: &Path,
     outputs: &[PathBuf],
-    max_delay_ms: u64,
     rng: &mut Lcg,
     mut change: impl FnMut(u64, &mut Lcg),
 ) -> Totals {
     let mut totals = Totals::default();
+    // A first build (not counted) makes the rounds incremental, as the calibration is.
+    // Rounds far past the loop's, even ones (the kernel project's app edits: a compile).
+    calibrate(w, p, u64::MAX - 1, rng, &mut change);
+    let max_delay_ms = calibrate(w, p, u64::MAX - 3, rng, &mut change);
     for round in 0..rounds() {
         change(round, rng);
         let mut child = kiln_std(w.cache_dir(), p)
@@ -146,7 +172,7 @@ fn builds_killed_at_random_points_leave_no_wrong_or_partial_result() {
     let rt = w.runtime_project("runtime", RUNTIME_KRAFTFILE);
     let rt_outputs = [initramfs(&rt, "x86_64")];
     let big = rt.join("rootfs/data.bin");
-    let runtime = kill_loop(&w, &rt, &rt_outputs, 180, &mut rng, |round, rng| {
+    let runtime = kill_loop(&w, &rt, &rt_outputs, &mut rng, |round, rng| {
         let len = (8 << 20) + rng.below(8 << 20) as usize;
         write(&big, vec![(round % 251) as u8; len]);
     });
@@ -164,7 +190,7 @@ fn builds_killed_at_random_points_leave_no_wrong_or_partial_result() {
         PathBuf::from(format!("{}.dbg", kernel_file.display())),
         initramfs(&k, "x86_64"),
     ];
-    let kernel = kill_loop(&w, &k, &k_outputs, 450, &mut rng, |round, _| {
+    let kernel = kill_loop(&w, &k, &k_outputs, &mut rng, |round, _| {
         if round % 2 == 0 {
             write(&k.join("extra.c"), format!("int extra_round = {round};\n"));
         } else {

@@ -146,6 +146,7 @@ fn main() {
         state: &state,
         events: &Print,
         remote: None,
+        keep_going: true,
     };
     let report = run(&graph, &cfg);
     let _ = cache.save();

@@ -19,6 +19,7 @@ pub mod remote;
 pub mod report;
 pub mod run;
 pub mod scan;
+pub mod scope;
 pub mod statcache;
 pub mod state;
 pub mod step;

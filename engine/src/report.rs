@@ -1,10 +1,11 @@
 //! What a run reports: one [`StepReport`] per step, and the [`Event`]s a CLI renders live.
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use crate::digest::{ActionKey, BlobDigest, Digest};
 use crate::explain::Reason;
 use crate::remote::RemoteOutcome;
+use crate::store::ActionResult;
 
 /// How a step ended.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -83,6 +84,52 @@ pub struct StepReport {
     pub duration: Duration,
     /// What the remote cache did for it, when it was asked.
     pub remote: Option<RemoteOutcome>,
+    /// The action's result (run, cached or up to date), for callers that compare outputs
+    /// (`--check`).
+    pub result: Option<ActionResult>,
+}
+
+impl StepReport {
+    /// A report for step `id` that has not been evaluated (yet).
+    pub fn new(id: &str, kind: &str, deps: &[String]) -> Self {
+        StepReport {
+            id: id.to_string(),
+            kind: kind.to_string(),
+            deps: deps.to_vec(),
+            key: None,
+            source_digest: None,
+            status: StepStatus::Skipped,
+            reason: Reason::NotEvaluated(String::new()),
+            duration: Duration::ZERO,
+            remote: None,
+            result: None,
+        }
+    }
+}
+
+/// How far a running step has got, as the step itself tells (see
+/// [`crate::step::StepEvents::progress`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StepProgress {
+    /// What the step is doing now (`compile`, `link`, a URL), if it says.
+    pub phase: Option<String>,
+    /// Units done.
+    pub done: u64,
+    /// Units expected in all, when known.
+    pub total: Option<u64>,
+    /// `total` is a guess made before the work began (not a count from an earlier run).
+    pub estimated: bool,
+    /// What is counted.
+    pub unit: ProgressUnit,
+}
+
+/// What a [`StepProgress`] counts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ProgressUnit {
+    /// Bytes (shown with a rate).
+    Bytes,
+    /// Things, named in the plural (`objects`).
+    Items(&'static str),
 }
 
 /// A live event for progress display.
@@ -94,6 +141,8 @@ pub enum Event<'a> {
         id: &'a str,
         /// Its kind.
         kind: &'a str,
+        /// The worker evaluating it (0-based; a lane of a trace).
+        worker: usize,
     },
     /// An action missed the cache and is about to execute (after its inputs were prepared).
     Executing {
@@ -102,6 +151,34 @@ pub enum Event<'a> {
     },
     /// A step ended.
     Finished(&'a StepReport),
+    /// A running step says how far it has got.
+    Progress {
+        /// The step's id.
+        id: &'a str,
+        /// How far.
+        progress: &'a StepProgress,
+    },
+    /// A line of output of a tool the step runs (shown with `-v`).
+    Output {
+        /// The step's id.
+        id: &'a str,
+        /// The line, without its newline.
+        line: &'a str,
+    },
+    /// A part of a step's work that has ended (a tool's phase, a remote-cache call), for
+    /// traces.
+    Span {
+        /// The step's id.
+        id: &'a str,
+        /// What it was (`compile`, `link`, `remote lookup`).
+        name: &'a str,
+        /// When it began.
+        start: Instant,
+        /// When it ended.
+        end: Instant,
+        /// A detail worth showing with it (the outcome).
+        detail: Option<&'a str>,
+    },
     /// The store found a damaged blob and removed it; the steps that produced it are
     /// forgotten and the graph runs once more.
     Damaged {

@@ -20,7 +20,7 @@
 //! then forgets the steps that produced it and runs the graph once more, so they are rebuilt
 //! instead of the damage spreading into results that would be hashed as correct.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::Instant;
 
@@ -30,7 +30,9 @@ use crate::graph::Graph;
 use crate::remote::RemoteSettings;
 use crate::report::{Event, EventSink, RunReport, StepReport, StepStatus};
 use crate::state::{MaterializedFile, StateDir, StepState};
-use crate::step::{DepValues, ExecContext, Prepared, SourceValue, Step, StepError, Value};
+use crate::step::{
+    DepValues, ExecContext, Prepared, SourceValue, Step, StepError, StepEvents, Value,
+};
 use crate::store::{ActionResult, Store, StoreError};
 
 /// Whether to execute actions.
@@ -56,6 +58,11 @@ pub struct RunConfig<'a> {
     pub events: &'a dyn EventSink,
     /// The remote cache behind the store, if any (see [`crate::remote`]).
     pub remote: Option<&'a RemoteSettings<'a>>,
+    /// Build: after a step fails, go on with every step that does not depend on it (as
+    /// `make -k`). Otherwise no new step starts after the first failure; the steps running
+    /// then finish. Unresolved steps never stop a run (every unresolved input is named at
+    /// once). Plans always evaluate everything.
+    pub keep_going: bool,
 }
 
 struct Outcome {
@@ -70,6 +77,8 @@ struct Sched {
     ready: VecDeque<usize>,
     outcomes: Vec<Option<Outcome>>,
     finished: usize,
+    /// The first step that failed, once the run stops starting steps (no `keep_going`).
+    stopped_by: Option<String>,
 }
 
 /// Runs `graph`. Step failures are reported in the result, never as `Err`.
@@ -140,11 +149,19 @@ fn run_once(graph: &Graph, cfg: &RunConfig<'_>) -> (RunReport, Vec<(BlobDigest, 
         ready,
         outcomes: (0..n).map(|_| None).collect(),
         finished: 0,
+        stopped_by: None,
     });
     let wake = Condvar::new();
+    let inflight = InFlight::default();
+    let ctx = RunCtx {
+        graph,
+        cfg,
+        inflight: &inflight,
+    };
     std::thread::scope(|s| {
-        for _ in 0..cfg.jobs.clamp(1, n.max(1)) {
-            s.spawn(|| worker(graph, cfg, &sched, &wake));
+        for lane in 0..cfg.jobs.clamp(1, n.max(1)) {
+            let (ctx, sched, wake) = (&ctx, &sched, &wake);
+            s.spawn(move || worker(ctx, lane, sched, wake));
         }
     });
     let mut sched = sched.into_inner().unwrap_or_else(|e| e.into_inner());
@@ -161,10 +178,18 @@ fn run_once(graph: &Graph, cfg: &RunConfig<'_>) -> (RunReport, Vec<(BlobDigest, 
     (RunReport { steps }, damaged)
 }
 
-fn worker(graph: &Graph, cfg: &RunConfig<'_>, sched: &Mutex<Sched>, wake: &Condvar) {
+/// What every worker of one run shares besides the scheduler.
+struct RunCtx<'r> {
+    graph: &'r Graph,
+    cfg: &'r RunConfig<'r>,
+    inflight: &'r InFlight,
+}
+
+fn worker(ctx: &RunCtx<'_>, lane: usize, sched: &Mutex<Sched>, wake: &Condvar) {
+    let (graph, cfg) = (ctx.graph, ctx.cfg);
     let n = graph.steps.len();
     loop {
-        let (i, deps) = {
+        let (i, deps, stopped_by) = {
             let Ok(mut s) = sched.lock() else { return };
             loop {
                 if s.finished == n {
@@ -175,7 +200,7 @@ fn worker(graph: &Graph, cfg: &RunConfig<'_>, sched: &Mutex<Sched>, wake: &Condv
                         .iter()
                         .map(|&d| (d, dep_outcome(s.outcomes[d].as_ref())))
                         .collect();
-                    break (i, deps);
+                    break (i, deps, s.stopped_by.clone());
                 }
                 s = match wake.wait(s) {
                     Ok(s) => s,
@@ -185,11 +210,20 @@ fn worker(graph: &Graph, cfg: &RunConfig<'_>, sched: &Mutex<Sched>, wake: &Condv
         };
         // A panic in a step (a bug) fails that step; it must not leave the others waiting on
         // a step that never finishes.
-        let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-            evaluate(graph, i, &deps, cfg)
-        }))
-        .unwrap_or_else(|payload| panicked(graph, i, payload.as_ref()));
+        let outcome = match stopped_by {
+            Some(failed) => not_started(graph, i, &failed, cfg),
+            None => std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                evaluate(ctx, lane, i, &deps)
+            }))
+            .unwrap_or_else(|payload| panicked(graph, i, payload.as_ref())),
+        };
         let Ok(mut s) = sched.lock() else { return };
+        // Only a step that failed stops the run: unresolved inputs are cheap to find, and
+        // a build names all of them at once.
+        let failed = matches!(outcome.report.status, StepStatus::Failed(_));
+        if failed && cfg.mode == Mode::Build && !cfg.keep_going && s.stopped_by.is_none() {
+            s.stopped_by = Some(outcome.report.id.clone());
+        }
         s.outcomes[i] = Some(outcome);
         s.finished += 1;
         for &d in &graph.dependents[i] {
@@ -202,27 +236,35 @@ fn worker(graph: &Graph, cfg: &RunConfig<'_>, sched: &Mutex<Sched>, wake: &Condv
     }
 }
 
-fn evaluate(graph: &Graph, i: usize, deps: &[(usize, DepOutcome)], cfg: &RunConfig<'_>) -> Outcome {
+/// The outcome of a step the run did not start because an earlier step failed.
+fn not_started(graph: &Graph, i: usize, failed: &str, cfg: &RunConfig<'_>) -> Outcome {
+    let step = &graph.steps[i];
+    let mut report = StepReport::new(step.id(), step.kind(), step.deps());
+    report.reason = Reason::NotEvaluated(format!(
+        "not started: the build stopped after `{failed}` failed (--keep-going builds \
+         everything that does not depend on it)"
+    ));
+    cfg.events.event(Event::Finished(&report));
+    Outcome {
+        report,
+        value: None,
+        damaged: None,
+    }
+}
+
+fn evaluate(ctx: &RunCtx<'_>, lane: usize, i: usize, deps: &[(usize, DepOutcome)]) -> Outcome {
+    let (graph, cfg) = (ctx.graph, ctx.cfg);
     let step = &graph.steps[i];
     cfg.events.event(Event::Started {
         id: step.id(),
         kind: step.kind(),
+        worker: lane,
     });
     let start = Instant::now();
-    let mut report = StepReport {
-        id: step.id().to_string(),
-        kind: step.kind().to_string(),
-        deps: step.deps().to_vec(),
-        key: None,
-        source_digest: None,
-        status: StepStatus::Skipped,
-        reason: Reason::NotEvaluated(String::new()),
-        duration: Default::default(),
-        remote: None,
-    };
+    let mut report = StepReport::new(step.id(), step.kind(), step.deps());
     let mut damaged = None;
     let value = match collect_deps(graph, deps, cfg.mode) {
-        Ok(values) => decide(step.as_ref(), &values, cfg, &mut report, &mut damaged),
+        Ok(values) => decide(ctx, step.as_ref(), &values, &mut report, &mut damaged),
         Err((status, why)) => {
             report.status = status;
             report.reason = Reason::NotEvaluated(why);
@@ -249,18 +291,11 @@ fn panicked(graph: &Graph, i: usize, payload: &(dyn std::any::Any + Send)) -> Ou
     let status = StepStatus::Failed(format!(
         "internal error: kiln panicked while evaluating this step ({what}); please report it"
     ));
+    let mut report = StepReport::new(step.id(), step.kind(), step.deps());
+    report.reason = Reason::NotEvaluated(status.word().to_string());
+    report.status = status;
     Outcome {
-        report: StepReport {
-            id: step.id().to_string(),
-            kind: step.kind().to_string(),
-            deps: step.deps().to_vec(),
-            key: None,
-            source_digest: None,
-            reason: Reason::NotEvaluated(status.word().to_string()),
-            status,
-            duration: Default::default(),
-            remote: None,
-        },
+        report,
         value: None,
         damaged: None,
     }
@@ -310,12 +345,13 @@ fn dep_outcome(o: Option<&Outcome>) -> DepOutcome {
 }
 
 fn decide(
+    ctx: &RunCtx<'_>,
     step: &dyn Step,
     deps: &DepValues<'_>,
-    cfg: &RunConfig<'_>,
     report: &mut StepReport,
     damaged: &mut Option<(BlobDigest, bool)>,
 ) -> Option<Arc<Value>> {
+    let cfg = ctx.cfg;
     let prev = cfg.state.load(step.id());
     match step.prepare(deps) {
         Err(e) => {
@@ -326,8 +362,11 @@ fn decide(
         Ok(Prepared::Action(action)) => {
             let key = action.key();
             report.key = Some(key);
-            match action_step(step, deps, &action, &prev, cfg, report) {
-                Ok(Some(result)) => Some(Arc::new(Value::Action { key, result })),
+            match action_step(ctx, step, deps, &action, &prev, report) {
+                Ok(Some(result)) => {
+                    report.result = Some(result.clone());
+                    Some(Arc::new(Value::Action { key, result }))
+                }
                 Ok(None) => None,
                 Err(e) => {
                     match &e {
@@ -368,7 +407,9 @@ fn source(
     report.source_digest = Some(sv.digest);
     let changes = match (&prev.source_digest, &sv.tree) {
         (Some(old), _) if *old == sv.digest => Vec::new(),
-        (Some(old), Some(tree)) => tree_changes(cfg.state.load_tree(old).as_ref(), old, tree),
+        (Some(old), Some(tree)) => {
+            tree_changes(cfg.state.load_tree(step.id(), old).as_ref(), old, tree)
+        }
         (Some(old), None) => vec![format!("digest changed from {}", &old.to_hex()[..12])],
         (None, _) => Vec::new(),
     };
@@ -380,7 +421,9 @@ fn source(
     };
     if cfg.mode == Mode::Build && prev.source_digest != Some(sv.digest) {
         if let Some(tree) = &sv.tree {
-            let _ = cfg.state.save_tree(tree, prev.source_digest.as_ref());
+            let _ = cfg
+                .state
+                .save_tree(step.id(), tree, prev.source_digest.as_ref());
         }
         let new = StepState {
             source_digest: Some(sv.digest),
@@ -394,13 +437,14 @@ fn source(
 /// The decision for an action step: its result, `None` for a plan's "not cached" (recorded
 /// in `report`), or the step's failure (not yet in `report`).
 fn action_step(
+    ctx: &RunCtx<'_>,
     step: &dyn Step,
     deps: &DepValues<'_>,
     action: &crate::action::Action,
     prev: &StepState,
-    cfg: &RunConfig<'_>,
     report: &mut StepReport,
 ) -> Result<Option<ActionResult>, StepError> {
+    let cfg = ctx.cfg;
     let key = action.key();
     let changes = match &prev.action {
         Some(old) => action_changes(old, action),
@@ -416,6 +460,9 @@ fn action_step(
         report.reason = Reason::UpToDate;
         return Ok(Some(result.clone()));
     }
+    // Another step with this key (of another project of a merged graph) may be running it:
+    // wait for it, then take its result from the store below.
+    let _claim = (cfg.mode == Mode::Build).then(|| ctx.inflight.claim(key));
     // 4. Cached.
     let found = match cfg.mode {
         Mode::Plan => match cfg.store.contains(&key)? {
@@ -439,7 +486,14 @@ fn action_step(
         }
         (None, Mode::Build) => {
             let hit = match remote {
-                Some(rs) => remote_lookup(rs, step, deps, action, key, cfg, report)?,
+                Some(rs) => {
+                    let start = Instant::now();
+                    let hit = remote_lookup(rs, step, deps, action, key, cfg, report);
+                    let detail = report.remote.as_ref().map(|o| o.describe());
+                    let span = StepEvents::new(cfg.events, step.id());
+                    span.span("remote lookup", start, Instant::now(), detail.as_deref());
+                    hit?
+                }
                 None => None,
             };
             match hit {
@@ -447,11 +501,16 @@ fn action_step(
                 None => {
                     let result = execute(step, deps, key, cfg)?;
                     if let Some(rs) = remote.filter(|rs| rs.upload && !rs.is_down()) {
+                        let start = Instant::now();
                         let shared = step.remote_result(&result, cfg.store)?;
                         let out = &mut report.remote;
-                        crate::remote::upload(
+                        let up = crate::remote::upload(
                             rs, action, &key, &shared, cfg.store, cfg.events, out,
-                        )?;
+                        );
+                        let detail = report.remote.as_ref().map(|o| o.describe());
+                        let span = StepEvents::new(cfg.events, step.id());
+                        span.span("remote upload", start, Instant::now(), detail.as_deref());
+                        up?;
                     }
                     let reason = Reason::NotCached {
                         first_build: prev.action.is_none(),
@@ -502,6 +561,7 @@ fn execute(
     let ctx = ExecContext {
         store: cfg.store,
         jobs: cfg.jobs,
+        events: StepEvents::new(cfg.events, step.id()),
     };
     cfg.events.event(Event::Executing { id: step.id() });
     let mut result = step.execute(deps, &ctx)?;
@@ -601,4 +661,42 @@ fn finish_build(
     cfg.state
         .save(step.id(), prev, &new)
         .map_err(|e| StepError::Failed(format!("cannot write build state: {e}")))
+}
+
+/// The action keys being looked up or run right now, so that two steps with the same key
+/// (the same library of two projects of a merged graph) run it once: the second waits for
+/// the first, then finds its result in the store.
+#[derive(Default)]
+struct InFlight {
+    keys: Mutex<HashSet<crate::digest::ActionKey>>,
+    released: Condvar,
+}
+
+/// A key held by one worker until it is dropped.
+struct Claim<'a> {
+    inflight: &'a InFlight,
+    key: crate::digest::ActionKey,
+}
+
+impl InFlight {
+    /// Holds `key`, waiting first while another worker holds it.
+    fn claim(&self, key: crate::digest::ActionKey) -> Claim<'_> {
+        let mut keys = self.keys.lock().unwrap_or_else(|e| e.into_inner());
+        while keys.contains(&key) {
+            keys = self.released.wait(keys).unwrap_or_else(|e| e.into_inner());
+        }
+        keys.insert(key);
+        Claim {
+            inflight: self,
+            key,
+        }
+    }
+}
+
+impl Drop for Claim<'_> {
+    fn drop(&mut self) {
+        let mut keys = self.inflight.keys.lock().unwrap_or_else(|e| e.into_inner());
+        keys.remove(&self.key);
+        self.inflight.released.notify_all();
+    }
 }

@@ -75,26 +75,52 @@ pub struct StepState {
     pub materialized: Vec<MaterializedFile>,
 }
 
-/// The state directory of one project.
+/// The state directory of one project, or of each project of a merged graph.
+///
+/// A merged graph (`kiln build ./...`) prefixes every step id with its project's scope
+/// (see [`crate::scope`]); each scope's steps keep their state, under their own ids, in their
+/// project's directory, so a later build of one project alone finds it.
 #[derive(Debug, Clone)]
 pub struct StateDir {
-    root: PathBuf,
+    /// (id prefix, root), longest prefix first; a single project has the one prefix "".
+    scopes: Vec<(String, PathBuf)>,
 }
 
 impl StateDir {
     /// State under `root` (created lazily on first write).
     pub fn new(root: &Path) -> Self {
         StateDir {
-            root: root.to_path_buf(),
+            scopes: vec![(String::new(), root.to_path_buf())],
         }
     }
 
-    /// The directory.
+    /// State of a merged graph: a step whose id starts with a prefix keeps its state, under
+    /// the rest of its id, in that prefix's root.
+    pub fn scoped(scopes: Vec<(String, PathBuf)>) -> Self {
+        let mut scopes = scopes;
+        scopes.sort_by(|a, b| b.0.len().cmp(&a.0.len()).then_with(|| a.0.cmp(&b.0)));
+        StateDir { scopes }
+    }
+
+    /// The directory (the first scope's, for a merged graph).
     pub fn root(&self) -> &Path {
-        &self.root
+        self.scopes
+            .first()
+            .map_or(Path::new(""), |(_, r)| r.as_path())
+    }
+
+    /// The root that holds step `id`'s state, and the id within it.
+    fn locate<'i>(&self, id: &'i str) -> (&Path, &'i str) {
+        for (prefix, root) in &self.scopes {
+            if let Some(rest) = id.strip_prefix(prefix.as_str()) {
+                return (root, rest);
+            }
+        }
+        (Path::new("/nonexistent/kiln-state"), id)
     }
 
     fn step_file(&self, id: &str) -> PathBuf {
+        let (root, id) = self.locate(id);
         let escaped: String = id
             .chars()
             .map(|c| match c {
@@ -102,7 +128,7 @@ impl StateDir {
                 _ => '+',
             })
             .collect();
-        self.root.join("steps").join(format!("{escaped}.json"))
+        root.join("steps").join(format!("{escaped}.json"))
     }
 
     /// The last state of step `id` (default when absent or unreadable).
@@ -122,22 +148,32 @@ impl StateDir {
         write_atomic(&self.step_file(id), &bytes)
     }
 
-    /// The tree saved under `digest`, if any.
-    pub fn load_tree(&self, digest: &Digest) -> Option<Tree> {
-        let path = self.root.join("trees").join(format!("{digest}.json"));
+    /// The tree step `id` saved under `digest`, if any.
+    pub fn load_tree(&self, id: &str, digest: &Digest) -> Option<Tree> {
+        let path = self
+            .locate(id)
+            .0
+            .join("trees")
+            .join(format!("{digest}.json"));
         serde_json::from_slice(&std::fs::read(path).ok()?).ok()
     }
 
-    /// Saves `tree` under its digest and removes the tree saved under `replaces`.
-    pub fn save_tree(&self, tree: &Tree, replaces: Option<&Digest>) -> std::io::Result<()> {
+    /// Saves step `id`'s `tree` under its digest and removes the tree saved under `replaces`.
+    pub fn save_tree(
+        &self,
+        id: &str,
+        tree: &Tree,
+        replaces: Option<&Digest>,
+    ) -> std::io::Result<()> {
+        let trees = self.locate(id).0.join("trees");
         let digest = tree.digest().raw();
-        let path = self.root.join("trees").join(format!("{digest}.json"));
+        let path = trees.join(format!("{digest}.json"));
         if !path.exists() {
             let bytes = serde_json::to_vec(tree).map_err(std::io::Error::other)?;
             write_atomic(&path, &bytes)?;
         }
         if let Some(old) = replaces.filter(|old| **old != digest) {
-            let _ = std::fs::remove_file(self.root.join("trees").join(format!("{old}.json")));
+            let _ = std::fs::remove_file(trees.join(format!("{old}.json")));
         }
         Ok(())
     }

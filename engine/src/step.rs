@@ -10,9 +10,11 @@ use std::any::Any;
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::time::Instant;
 
 use crate::action::Action;
 use crate::digest::{ActionKey, Digest};
+use crate::report::{Event, EventSink, StepProgress};
 use crate::store::{ActionResult, Store, StoreError};
 use crate::tree::Tree;
 
@@ -137,6 +139,61 @@ pub struct ExecContext<'a> {
     pub store: &'a dyn Store,
     /// The job budget of the whole build.
     pub jobs: usize,
+    /// Where the step tells how far it has got.
+    pub events: StepEvents<'a>,
+}
+
+/// A running step's channel to the live display and the trace: its progress, its tools'
+/// output lines, and the spans of its work. Cheap to copy; safe to use from the step's own
+/// helper threads.
+#[derive(Clone, Copy)]
+pub struct StepEvents<'a> {
+    sink: &'a dyn EventSink,
+    id: &'a str,
+}
+
+impl<'a> StepEvents<'a> {
+    /// Events of step `id` into `sink`.
+    pub fn new(sink: &'a dyn EventSink, id: &'a str) -> Self {
+        StepEvents { sink, id }
+    }
+
+    /// Events that go nowhere (tests, tools run outside a build).
+    pub fn none() -> StepEvents<'static> {
+        StepEvents {
+            sink: &crate::report::NoEvents,
+            id: "",
+        }
+    }
+
+    /// The step's id.
+    pub fn id(&self) -> &str {
+        self.id
+    }
+
+    /// How far the step has got.
+    pub fn progress(&self, progress: &StepProgress) {
+        self.sink.event(Event::Progress {
+            id: self.id,
+            progress,
+        });
+    }
+
+    /// One line of a tool's output.
+    pub fn output(&self, line: &str) {
+        self.sink.event(Event::Output { id: self.id, line });
+    }
+
+    /// A finished part of the step's work.
+    pub fn span(&self, name: &str, start: Instant, end: Instant, detail: Option<&str>) {
+        self.sink.event(Event::Span {
+            id: self.id,
+            name,
+            start,
+            end,
+            detail,
+        });
+    }
 }
 
 /// An output to copy into the user's tree after the step succeeds (or is found cached).

@@ -191,6 +191,7 @@ impl Machine {
                 state: &self.state,
                 events: &self.said,
                 remote: Some(&settings),
+                keep_going: true,
             },
         )
     }

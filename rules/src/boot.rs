@@ -240,6 +240,7 @@ mod tests {
         Project {
             dir: dir.to_path_buf(),
             kraftfile,
+            relocated: None,
         }
     }
 

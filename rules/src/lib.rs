@@ -13,6 +13,7 @@ pub mod kernel_plan;
 pub mod kraftfile;
 pub mod make;
 pub mod make_guard;
+pub mod make_output;
 pub mod plan;
 pub mod project;
 pub mod select;

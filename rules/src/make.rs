@@ -132,6 +132,12 @@ impl MakeSetup {
         for (i, lib) in self.libs.iter().enumerate() {
             maps.push((lib.clone(), format!("/kiln/lib{i}")));
         }
+        // gcc uses the last map that matches a path, and these directories nest (the work
+        // directory is inside the application's): the longest prefixes go last, so every
+        // path is named after the innermost directory that holds it, wherever the project
+        // and its work directory are. (Found by `kiln build --check`: a work directory at
+        // another place inside the project changed the debug information.)
+        maps.sort_by_key(|(from, _)| from.as_os_str().len());
         let flags: Vec<String> = maps
             .iter()
             .map(|(from, to)| format!("-ffile-prefix-map={}={to}", from.display()))
@@ -177,15 +183,16 @@ pub fn iso8601_utc(secs: u32) -> String {
     )
 }
 
-/// Runs `cmd`, appending its output to `log`, holding one jobserver token for make's implicit
-/// job and handing make the jobserver for the rest. Its pid is recorded in the log's
-/// directory while it runs (see `make_guard.rs`; call [`crate::make_guard::recover`] before
-/// writing make's inputs there).
+/// Runs `cmd`, appending its output to `log` and handing each line to `progress` as it
+/// arrives, holding one jobserver token for make's implicit job and handing make the
+/// jobserver for the rest. Its pid is recorded in the log's directory while it runs (see
+/// `make_guard.rs`; call [`crate::make_guard::recover`] before writing make's inputs there).
 pub fn run(
     mut cmd: Command,
     goal: &str,
     log: &Path,
     jobserver: &jobserver::Client,
+    progress: Option<&crate::make_output::MakeProgress<'_>>,
 ) -> Result<(), MakeError> {
     let io = |what: &str| {
         let what = what.to_string();
@@ -194,15 +201,20 @@ pub fn run(
     if let Some(dir) = log.parent() {
         std::fs::create_dir_all(dir).map_err(io("creating the log directory"))?;
     }
-    let file = File::options()
+    let mut file = File::options()
         .create(true)
         .append(true)
         .open(log)
         .map_err(io("opening the log"))?;
     let start = file.metadata().map(|m| m.len()).unwrap_or(0);
-    let err_file = file.try_clone().map_err(io("opening the log"))?;
+    // One pipe for both streams, so the log keeps make's order of lines and kiln sees each
+    // line as it comes (for the live progress and `-v`).
+    let (reader, writer) = std::io::pipe().map_err(io("creating make's output pipe"))?;
+    let err_writer = writer
+        .try_clone()
+        .map_err(io("creating make's output pipe"))?;
     jobserver.configure_make(&mut cmd);
-    cmd.stdin(Stdio::null()).stdout(file).stderr(err_file);
+    cmd.stdin(Stdio::null()).stdout(writer).stderr(err_writer);
     let _token = jobserver
         .acquire()
         .map_err(io("waiting for a jobserver token"))?;
@@ -214,12 +226,18 @@ pub fn run(
     let _ = std::fs::remove_dir_all(&tmp);
     std::fs::create_dir_all(&tmp).map_err(io("creating make's temporary directory"))?;
     cmd.env("TMPDIR", &tmp);
-    let mut child = cmd.spawn().map_err(io("starting make"))?;
+    let spawned = cmd.spawn();
+    // Our copies of the pipe's write ends: make's output ends when make's (and its
+    // children's) are closed.
+    drop(cmd);
+    let mut child = spawned.map_err(io("starting make"))?;
     crate::make_guard::record(work, child.id());
+    let copied = copy_lines(reader, &mut file, progress);
     let status = child.wait().map_err(io("waiting for make"));
     crate::make_guard::clear(work);
     let _ = std::fs::remove_dir_all(&tmp);
     let status = status?;
+    copied.map_err(io("writing make's log"))?;
     if status.success() {
         return Ok(());
     }
@@ -229,6 +247,39 @@ pub fn run(
         tail: tail(log, start),
         log: log.to_path_buf(),
     })
+}
+
+/// Copies make's output into the log until make and its children close the pipe, handing
+/// each line to `progress`. A log that cannot be written does not stop the reading (make
+/// would block on a full pipe); the first error is returned at the end.
+fn copy_lines(
+    reader: std::io::PipeReader,
+    log: &mut File,
+    progress: Option<&crate::make_output::MakeProgress<'_>>,
+) -> std::io::Result<()> {
+    use std::io::{BufRead, Write};
+    let mut reader = std::io::BufReader::with_capacity(64 * 1024, reader);
+    let mut line = Vec::new();
+    let mut failed = None;
+    loop {
+        line.clear();
+        match reader.read_until(b'\n', &mut line) {
+            Ok(0) => break,
+            Ok(_) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
+        }
+        if failed.is_none()
+            && let Err(e) = log.write_all(&line)
+        {
+            failed = Some(e);
+        }
+        if let Some(p) = progress {
+            let text = String::from_utf8_lossy(&line);
+            p.line(text.trim_end_matches(['\n', '\r']));
+        }
+    }
+    failed.map_or(Ok(()), Err)
 }
 
 /// The last lines written to `log` since byte `start`.
@@ -265,7 +316,7 @@ mod tests {
         cmd.arg("-C").arg(dir.path());
         let js = jobserver::Client::new(2).unwrap();
         let log = dir.path().join("logs/make.log");
-        let err = run(cmd, "build", &log, &js).unwrap_err().to_string();
+        let err = run(cmd, "build", &log, &js, None).unwrap_err().to_string();
         assert!(err.contains("  | boom"), "{err}");
         assert!(err.contains("  | line 40"), "{err}");
         assert!(!err.contains("  | line 10\n"), "only the tail: {err}");
@@ -304,7 +355,7 @@ mod tests {
         let js = jobserver::Client::new(3).unwrap();
         let mut cmd = setup.command(Some("all"), &[]);
         cmd.env("CFLAGS_FROM_TEST", "x");
-        run(cmd, "all", &dir.path().join("log"), &js).unwrap();
+        run(cmd, "all", &dir.path().join("log"), &js, None).unwrap();
         let out = std::fs::read_to_string(dir.path().join("out.txt")).unwrap();
         assert!(out.contains("--jobserver-auth="), "{out}");
         assert!(out.contains("cflags= "), "{out}");

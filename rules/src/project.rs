@@ -19,6 +19,9 @@ pub struct Project {
     pub dir: PathBuf,
     /// The parsed Kraftfile.
     pub kraftfile: Kraftfile,
+    /// Where kiln's state and the outputs go instead of the project (a `--check` rebuild's
+    /// scratch directory); the sources stay where they are.
+    pub relocated: Option<PathBuf>,
 }
 
 impl Project {
@@ -42,18 +45,33 @@ impl Project {
         Ok(Project {
             dir: abs,
             kraftfile,
+            relocated: None,
         })
+    }
+
+    /// The same project with its state, work directories and outputs under `scratch`.
+    pub fn relocated_to(&self, scratch: &Path) -> Project {
+        Project {
+            relocated: Some(scratch.to_path_buf()),
+            ..self.clone()
+        }
     }
 
     /// Where outputs are materialized.
     pub fn outdir(&self) -> PathBuf {
+        if let Some(r) = &self.relocated {
+            return r.join("build");
+        }
         let out = self.kraftfile.outdir.as_deref().unwrap_or(DEFAULT_OUTDIR);
         self.dir.join(out)
     }
 
     /// kiln's own state for this project.
     pub fn state_dir(&self) -> PathBuf {
-        self.dir.join(".unikraft").join("kiln")
+        match &self.relocated {
+            Some(r) => r.join("kiln"),
+            None => self.dir.join(".unikraft").join("kiln"),
+        }
     }
 
     /// The directory that holds the Kraftfile (and its lock file). Relative paths in the

@@ -61,6 +61,9 @@ void kmain(unsigned long boot_arg0, unsigned long boot_arg1)
 	arch_init(boot_arg0, boot_arg1);
 	tk_puts("testkernel: " TK_NAME " " TK_PLAT "-" TK_ARCH "\n");
 	tk_puts("version: " TK_VERSION "\n");
+#ifdef TK_BUILD_TIME
+	tk_puts("built: " TK_BUILD_TIME "\n");
+#endif
 
 	const char *cmdline = arch_cmdline();
 	tk_printf("cmdline: %s\n", cmdline);

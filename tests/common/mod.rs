@@ -514,6 +514,14 @@ pub fn kernel_project(w: &World, name: &str, extra_kconfig: &str) -> PathBuf {
     p
 }
 
+/// A C file that takes gcc a while at -O2 (about 5 ms a function here), so that a compile
+/// runs long enough to be watched, killed or traced.
+pub fn slow_c_source(functions: usize) -> String {
+    (0..functions)
+        .map(|i| format!("int f{i}(int x) {{ int s = 0; for (int j = 0; j < x; j++) s += j * {i} ^ (s >> 3); return s; }}\n"))
+        .collect()
+}
+
 /// Every blob file in the cache.
 pub fn cache_blobs(cache: &Path) -> Vec<PathBuf> {
     files_under(&cache.join("cas"))

@@ -99,6 +99,32 @@ impl WatchClient {
         }
     }
 
+    /// Waits until one of `roots` is no longer at its stamp (a change under it, or the
+    /// daemon no longer vouching for it) and returns that root, or `None` after `timeout`.
+    /// Stamps come from [`WatchClient::watch`] or [`WatchClient::query`].
+    pub fn wait(
+        &mut self,
+        roots: &[(PathBuf, Stamp)],
+        timeout: Duration,
+    ) -> Result<Option<PathBuf>, WatchError> {
+        let roots = roots
+            .iter()
+            .map(|(root, stamp)| {
+                Ok(crate::protocol::WaitRoot {
+                    root: absolute(root)?,
+                    stamp: *stamp,
+                })
+            })
+            .collect::<Result<Vec<_>, WatchError>>()?;
+        let timeout_ms = timeout.as_millis().min(60_000) as u64;
+        self.set_timeout(Duration::from_millis(timeout_ms) + Duration::from_secs(2))?;
+        match self.request(&Request::Wait { roots, timeout_ms })? {
+            Response::Changed { root } => Ok(Some(root)),
+            Response::Unchanged => Ok(None),
+            other => Err(self.unexpected(&other)),
+        }
+    }
+
     /// Asks the daemon to exit; it removes its socket first.
     pub fn shutdown(mut self) -> Result<(), WatchError> {
         match self.request(&Request::Shutdown)? {

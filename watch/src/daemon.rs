@@ -41,6 +41,9 @@ const PROBE_TIMEOUT: Duration = Duration::from_millis(200);
 
 struct Shared {
     state: Mutex<WatchState>,
+    /// Counts the background drains; `wait` requests sleep on `drained` between looks.
+    drains: Mutex<u64>,
+    drained: std::sync::Condvar,
     instance: u64,
     last_request: Mutex<Instant>,
     stop: AtomicBool,
@@ -180,6 +183,8 @@ fn run(
     let shared = Arc::new(Shared {
         instance: state.instance(),
         state: Mutex::new(state),
+        drains: Mutex::new(0),
+        drained: std::sync::Condvar::new(),
         last_request: Mutex::new(Instant::now()),
         stop: AtomicBool::new(false),
         idle_timeout,
@@ -205,6 +210,10 @@ fn run(
         }
         if ready[1] {
             shared.lock_state().drain();
+            if let Ok(mut n) = shared.drains.lock() {
+                *n += 1;
+            }
+            shared.drained.notify_all();
         }
         if ready[0] {
             accept_all(&listener, &shared);
@@ -323,12 +332,47 @@ impl Shared {
             Request::Shutdown => return (Response::Ok, true),
             Request::Watch { root } => self.lock_state().watch(&root),
             Request::Query { root } => self.lock_state().query(&root),
+            Request::Wait { roots, timeout_ms } => {
+                let timeout = Duration::from_millis(timeout_ms.min(60_000));
+                return (self.wait(&roots, timeout), false);
+            }
         };
         let response = match answer {
             Answer::Stamp(stamp) => Response::Stamp(stamp),
             Answer::Unknown(reason) => Response::Unknown { reason },
         };
         (response, false)
+    }
+
+    /// Answers a `wait`: looks at the roots (draining first, as every answer does), and
+    /// between looks sleeps until the main loop has drained new events, or at most 100 ms.
+    fn wait(&self, roots: &[crate::protocol::WaitRoot], timeout: Duration) -> Response {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let seen = self.drains.lock().map(|n| *n).unwrap_or(0);
+            {
+                let mut state = self.lock_state();
+                for r in roots {
+                    let moved = match state.query(&r.root) {
+                        Answer::Stamp(now) => now != r.stamp,
+                        Answer::Unknown(_) => true,
+                    };
+                    if moved {
+                        let root = r.root.clone();
+                        return Response::Changed { root };
+                    }
+                }
+            }
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() || self.stop.load(Ordering::SeqCst) {
+                return Response::Unchanged;
+            }
+            let Ok(n) = self.drains.lock() else {
+                return Response::Unchanged;
+            };
+            let pause = left.min(Duration::from_millis(100));
+            let _ = self.drained.wait_timeout_while(n, pause, |n| *n == seen);
+        }
     }
 
     /// The state; after a panic elsewhere it may be half-updated, so every root is dropped

@@ -8,6 +8,8 @@
 //! <- {"v":1,"reply":"stamp","instance":1234,"generation":17}
 //! -> {"v":1,"op":"query","root":"/home/u/app"}
 //! <- {"v":1,"reply":"unknown","reason":"inotify event queue overflowed"}
+//! -> {"v":1,"op":"wait","roots":[{"root":"/home/u/app","stamp":{"instance":1234,"generation":17}}],"timeout_ms":10000}
+//! <- {"v":1,"reply":"changed","root":"/home/u/app"}        (or "reply":"unchanged" after the timeout)
 //! -> {"v":1,"op":"ping"}
 //! <- {"v":1,"reply":"pong","instance":1234,"pid":4242}
 //! -> {"v":1,"op":"shutdown"}
@@ -57,10 +59,27 @@ pub enum Request {
         /// Absolute path, spelled exactly as in the `watch` request.
         root: PathBuf,
     },
+    /// Block until one of `roots` is no longer at its stamp (changed, or no longer vouched
+    /// for), or `timeout_ms` passes. For `kiln build --watch`.
+    Wait {
+        /// The roots and the stamps they had when the caller last looked.
+        roots: Vec<WaitRoot>,
+        /// How long to wait at most (capped by the daemon at a minute).
+        timeout_ms: u64,
+    },
     /// Liveness check; answered with the daemon's instance and pid.
     Ping,
     /// Ask the daemon to exit.
     Shutdown,
+}
+
+/// A root a `wait` watches, with the stamp it is expected to keep.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WaitRoot {
+    /// Absolute path, spelled exactly as in the `watch` request.
+    pub root: PathBuf,
+    /// Its stamp when the caller last looked.
+    pub stamp: Stamp,
 }
 
 /// What the daemon answers.
@@ -74,6 +93,13 @@ pub enum Response {
         /// Why, for `--explain`.
         reason: String,
     },
+    /// Answer to `wait`: this root moved from its stamp.
+    Changed {
+        /// The root.
+        root: PathBuf,
+    },
+    /// Answer to `wait`: nothing changed before the timeout.
+    Unchanged,
     /// Answer to `ping`.
     Pong {
         /// The daemon's instance (same as in its stamps).

@@ -440,3 +440,43 @@ fn query_round_trip_latency() {
         samples[500], samples[990], samples[999]
     );
 }
+
+#[test]
+fn wait_returns_at_the_first_change_and_times_out_without_one() {
+    let daemon = Daemon::start(Duration::from_secs(30));
+    let (a, b) = (daemon.dir("wait-a"), daemon.dir("wait-b"));
+    let mut client = daemon.client();
+    client.set_timeout(Duration::from_secs(5)).unwrap();
+    let stamps = vec![
+        (a.clone(), client.watch(&a).unwrap()),
+        (b.clone(), client.watch(&b).unwrap()),
+    ];
+    // Nothing changes: the wait ends at its timeout, no sooner.
+    let started = Instant::now();
+    assert_eq!(
+        client.wait(&stamps, Duration::from_millis(300)).unwrap(),
+        None
+    );
+    assert!(started.elapsed() >= Duration::from_millis(300));
+
+    // A write under `b` from another thread, while the wait blocks, ends it with `b`.
+    let file = b.join("edited.txt");
+    let writer = std::thread::spawn(move || {
+        std::thread::sleep(Duration::from_millis(150));
+        fs::write(file, "new").unwrap();
+    });
+    let started = Instant::now();
+    let changed = client.wait(&stamps, Duration::from_secs(10)).unwrap();
+    writer.join().unwrap();
+    assert_eq!(changed, Some(b.clone()));
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "the wait saw the event"
+    );
+
+    // A stamp that is already old answers at once.
+    assert_eq!(
+        client.wait(&stamps, Duration::from_secs(10)).unwrap(),
+        Some(b)
+    );
+}

@@ -301,6 +301,28 @@ impl KernelTarget {
         wget: &str,
         git: &str,
     ) -> Result<String, StepError> {
+        self.prepare_dry_run(deps, kconfig, store, scratch)?;
+        let vars = [
+            format!("WGET={wget}"),
+            format!("GIT={git}"),
+            "-n".to_string(),
+        ];
+        self.make_in(deps, scratch, Some("fetch"), &vars, &[], None)?;
+        let log = scratch.join("kiln-make.log");
+        std::fs::read_to_string(&log).map_err(|e| {
+            StepError::Failed(format!("target {}: {}: {e}", self.target, log.display()))
+        })
+    }
+
+    /// Makes `scratch` a build directory for a dry run (`make -n`) of this target: the
+    /// target's `.config`, and the `Makefile` link Unikraft's top Makefile would make.
+    pub(crate) fn prepare_dry_run(
+        &self,
+        deps: &DepValues<'_>,
+        kconfig: &str,
+        store: &dyn kiln_engine::Store,
+        scratch: &Path,
+    ) -> Result<(), StepError> {
         self.write_config_in(deps, kconfig, store, scratch)?;
         // Unikraft's top Makefile, given an O= of its own, links `O/Makefile` to itself and
         // runs the goal in a sub-make there. Under `-n` the link is only printed, and the
@@ -310,17 +332,32 @@ impl KernelTarget {
         let _ = std::fs::remove_file(&link);
         std::os::unix::fs::symlink(&core_makefile, &link).map_err(|e| {
             StepError::Failed(format!("target {}: {}: {e}", self.target, link.display()))
-        })?;
-        let vars = [
-            format!("WGET={wget}"),
-            format!("GIT={git}"),
-            "-n".to_string(),
-        ];
-        self.make_in(deps, scratch, Some("fetch"), &vars, &[])?;
-        let log = scratch.join("kiln-make.log");
-        std::fs::read_to_string(&log).map_err(|e| {
-            StepError::Failed(format!("target {}: {}: {e}", self.target, log.display()))
         })
+    }
+
+    /// The objects a build of this target would compile, by a `make -n` in a scratch
+    /// directory of the work directory (Unikraft's dry run writes its `.cmd` files there,
+    /// so never into the work directory a real make is using). `None` if it fails: this is
+    /// only an estimate for the progress line.
+    pub(crate) fn estimate_objects(
+        &self,
+        deps: &DepValues<'_>,
+        kconfig: &str,
+        store: &dyn kiln_engine::Store,
+    ) -> Option<u64> {
+        let scratch = self.work.join(".kiln-estimate");
+        let _ = std::fs::remove_dir_all(&scratch);
+        self.prepare_dry_run(deps, kconfig, store, &scratch).ok()?;
+        let mut setup = self.setup(deps).ok()?;
+        setup.work = scratch.clone();
+        let mut cmd = setup.command(None, &["-n".to_string()]);
+        cmd.stdin(std::process::Stdio::null())
+            .env("TMPDIR", &scratch);
+        let out = cmd.output();
+        let _ = std::fs::remove_dir_all(&scratch);
+        let out = out.ok().filter(|o| o.status.success())?;
+        let n = crate::make_output::count_dry_run_objects(&String::from_utf8_lossy(&out.stdout));
+        (n > 0).then_some(n)
     }
 
     /// What make's `WGET` and `GIT` are for a build that fetches: kiln's shims, reading the

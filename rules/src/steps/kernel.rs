@@ -20,6 +20,7 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use kiln_engine::step::{DepValues, ExecContext, Materialize, Prepared, Step, StepError};
 use kiln_engine::{Action, ActionResult, Store, ToolFingerprint};
@@ -27,11 +28,12 @@ use kiln_engine::{Action, ActionResult, Store, ToolFingerprint};
 use crate::kconfig::{KconfigValues, WORK_PLACEHOLDER, defconfig_text};
 use crate::kraftfile::{Arch, Platform};
 use crate::make::{MakeSetup, run};
+use crate::make_output::{Expected, MakeProgress, Phase, record_objects, recorded_objects};
 use crate::steps::sources::SourceDir;
 use crate::toolchain::Toolchains;
 
 /// Bump when what these steps do changes: every cached kernel is then rebuilt.
-pub const RULE_VERSION: u32 = 3;
+pub const RULE_VERSION: u32 = 4;
 
 /// An empty newc archive (just the trailer), which `compile` builds against.
 fn empty_newc() -> Result<Vec<u8>, StepError> {
@@ -185,12 +187,14 @@ impl KernelTarget {
         deps: &DepValues<'_>,
         goal: Option<&str>,
         extra: &[String],
+        progress: &MakeProgress<'_>,
     ) -> Result<(), StepError> {
-        self.make_in(deps, &self.work, goal, extra, &[])
+        self.make_in(deps, &self.work, goal, extra, &[], Some(progress))
     }
 
     /// make with `O=dir` (the work directory, or a scratch one), `extra` variables and `env`
-    /// added to its cleared environment; its output goes to `<dir>/kiln-make.log`.
+    /// added to its cleared environment; its output goes to `<dir>/kiln-make.log`, and line
+    /// by line to `progress`.
     pub(crate) fn make_in(
         &self,
         deps: &DepValues<'_>,
@@ -198,6 +202,7 @@ impl KernelTarget {
         goal: Option<&str>,
         extra: &[String],
         env: &[(String, String)],
+        progress: Option<&MakeProgress<'_>>,
     ) -> Result<(), StepError> {
         let js = self.jobserver.as_ref().ok_or_else(|| {
             StepError::Failed("internal: a kernel step ran without a jobserver".into())
@@ -208,7 +213,7 @@ impl KernelTarget {
         let mut cmd = setup.command(goal, extra);
         cmd.envs(env.iter().map(|(k, v)| (k, v)));
         let log = dir.join("kiln-make.log");
-        run(cmd, goal.unwrap_or("build"), &log, js)
+        run(cmd, goal.unwrap_or("build"), &log, js, progress)
             .map_err(|e| StepError::Failed(format!("target {}: {e}", self.target)))
     }
 
@@ -220,13 +225,14 @@ impl KernelTarget {
         deps: &DepValues<'_>,
         vars: &[String],
         env: &[(String, String)],
+        progress: &MakeProgress<'_>,
     ) -> Result<(), StepError> {
         let more = self
             .distribute
             .as_ref()
             .and_then(|d| d.make_env(&self.target, &self.cross));
         let Some(more) = more else {
-            return self.make_in(deps, &self.work, None, vars, env);
+            return self.make_in(deps, &self.work, None, vars, env, Some(progress));
         };
         let mut all = env.to_vec();
         all.extend(more.into_iter().map(|(k, v)| {
@@ -235,7 +241,7 @@ impl KernelTarget {
                 v.to_string_lossy().into_owned(),
             )
         }));
-        self.make_in(deps, &self.work, None, vars, &all)
+        self.make_in(deps, &self.work, None, vars, &all, Some(progress))
             .or_else(|e| {
                 let first = e.to_string();
                 let first = first.lines().next().unwrap_or_default().to_string();
@@ -244,7 +250,7 @@ impl KernelTarget {
                      compiling the rest locally",
                     self.target
                 );
-                self.make_in(deps, &self.work, None, vars, env)
+                self.make_in(deps, &self.work, None, vars, env, Some(progress))
             })
     }
 
@@ -400,7 +406,9 @@ impl Step for KconfigStep {
         let text = defconfig_text(&self.options).replace(WORK_PLACEHOLDER, &work);
         write_if_changed(&defconfig, text.as_bytes())?;
         let extra = [format!("UK_DEFCONFIG={}", defconfig.display())];
-        t.make(deps, Some("defconfig"), &extra)?;
+        let progress = MakeProgress::new(ctx.events, Phase::Kconfig, None);
+        t.make(deps, Some("defconfig"), &extra, &progress)?;
+        progress.finish();
         let config = read(&t.work.join(".config"))?;
         t.check_implied(&config)?;
         let config = config.replace(&work, WORK_PLACEHOLDER);
@@ -463,7 +471,39 @@ impl Step for CompileStep {
             Some(fetch) => t.fetch_shims(deps, fetch, ctx.store)?,
             None => Default::default(),
         };
-        t.make_distributed(deps, &vars, &env)?;
+        // A work directory without a kernel compiles everything: its count is the next
+        // build's expected total. Without a count yet, a dry run estimates one meanwhile (as
+        // a job of the jobserver, and not at all if make is done before it gets a token).
+        let full = !t.work.join(t.kernel_file()).exists();
+        let recorded = recorded_objects(&t.work);
+        let progress = MakeProgress::new(ctx.events, Phase::Prepare, recorded);
+        let made = AtomicBool::new(false);
+        std::thread::scope(|scope| {
+            if recorded.is_none() && full {
+                let (progress, kconfig, made) = (&progress, &self.deps[0], &made);
+                scope.spawn(move || {
+                    let Some(Ok(_token)) = t.jobserver.as_ref().map(|js| js.acquire()) else {
+                        return;
+                    };
+                    if made.load(Ordering::SeqCst) {
+                        return;
+                    }
+                    if let Some(objects) = t.estimate_objects(deps, kconfig, ctx.store) {
+                        progress.set_expected(Expected {
+                            objects,
+                            estimated: true,
+                        });
+                    }
+                });
+            }
+            let made_it = t.make_distributed(deps, &vars, &env, &progress);
+            made.store(true, Ordering::SeqCst);
+            made_it
+        })?;
+        let objects = progress.finish();
+        if full {
+            record_objects(&t.work, objects);
+        }
         t.store_kernel(ctx.store)
     }
     fn materialize(&self) -> Vec<Materialize> {
@@ -524,7 +564,9 @@ impl Step for EmbedStep {
             Some(fetch) => t.fetch_shims(deps, fetch, ctx.store)?,
             None => Default::default(),
         };
-        t.make_in(deps, &t.work, None, &vars, &env)?;
+        let progress = MakeProgress::new(ctx.events, Phase::Prepare, None);
+        t.make_in(deps, &t.work, None, &vars, &env, Some(&progress))?;
+        progress.finish();
         t.store_kernel(ctx.store)
     }
     fn materialize(&self) -> Vec<Materialize> {
