@@ -205,8 +205,9 @@ pub fn build_parts(
         }
     }
     if opts.scratch.is_none() {
-        for p in parts {
-            session::update_lock(p.session, &part_report(&report, p.prefix), opts.locked)?;
+        let prefixes: Vec<&str> = parts.iter().map(|p| p.prefix).collect();
+        for (p, own) in parts.iter().zip(split_report(&report, &prefixes)) {
+            session::update_lock(p.session, &own, opts.locked)?;
         }
     }
     Ok(report)
@@ -263,22 +264,33 @@ fn merged(parts: &[Part<'_>]) -> Result<(Graph, StateDir), CliError> {
 
 /// The steps of the part with `prefix`, under their own ids.
 pub fn part_report(report: &RunReport, prefix: &str) -> RunReport {
-    let steps = report
-        .steps
-        .iter()
-        .filter_map(|r| {
-            let id = r.id.strip_prefix(prefix)?;
-            let mut r = r.clone();
-            r.id = id.to_string();
-            r.deps = r
-                .deps
-                .iter()
-                .map(|d| d.strip_prefix(prefix).unwrap_or(d).to_string())
-                .collect();
-            Some(r)
-        })
-        .collect();
-    RunReport { steps }
+    split_report(report, &[prefix]).pop().unwrap_or(RunReport { steps: Vec::new() })
+}
+
+/// The report of each part (by its prefix), under their own ids, in one pass (a merged
+/// graph of a thousand projects has tens of thousands of steps).
+pub fn split_report(report: &RunReport, prefixes: &[&str]) -> Vec<RunReport> {
+    let mut parts: Vec<RunReport> = prefixes.iter().map(|_| RunReport { steps: Vec::new() }).collect();
+    let index: std::collections::HashMap<&str, usize> =
+        prefixes.iter().enumerate().map(|(i, p)| (*p, i)).collect();
+    let unscoped = |id: &str| -> Option<(usize, usize)> {
+        if let Some(&i) = index.get("") {
+            return Some((i, 0));
+        }
+        // A prefix is `<path>:`; ids may hold more colons after it, so try each one.
+        id.match_indices(':')
+            .find_map(|(at, _)| index.get(&id[..=at]).map(|&i| (i, at + 1)))
+    };
+    for r in &report.steps {
+        let Some((i, cut)) = unscoped(&r.id) else {
+            continue;
+        };
+        let mut r = r.clone();
+        r.id = r.id[cut..].to_string();
+        r.deps = r.deps.iter().map(|d| d[cut.min(d.len())..].to_string()).collect();
+        parts[i].steps.push(r);
+    }
+    parts
 }
 
 /// The build's result as the user sees it: the JSON document or the summary, and the exit.

@@ -18,11 +18,19 @@ pub fn plan(args: &PlanArgs) -> Result<(), CliError> {
         ..Default::default()
     };
     let ws = crate::workspace::open(&args.project, None, &extras, false)?;
+    // One run of the merged graph (one store, one state lookup per step), split by project.
+    let reports = match ws.many {
+        false => vec![session::plan_report(&ws.members[0].session)?],
+        true => {
+            let merged = crate::build::plan_workspace(&ws)?;
+            let prefixes: Vec<&str> = ws.members.iter().map(|m| m.prefix.as_str()).collect();
+            crate::build::split_report(&merged, &prefixes)
+        }
+    };
     let mut docs = Vec::new();
     let mut text = String::new();
-    for m in &ws.members {
+    for (m, report) in ws.members.iter().zip(reports) {
         let s = &m.session;
-        let report = session::plan_report(s)?;
         match args.project.output {
             Output::Json => {
                 let mut doc = report_json(&s.plan, &report);

@@ -64,6 +64,8 @@ pub struct Context {
     source_date_epoch: u32,
     /// Plan without the change watcher (a `--check` rebuild reads every source).
     pub no_watcher: bool,
+    /// What registries answered, shared by every project of the command.
+    registry_answers: Arc<kiln_rules::sources::RegistryAnswers>,
 }
 
 /// The shared part of [`open_with`]: a build (`jobs` given) may start the watcher and gets
@@ -92,6 +94,7 @@ pub fn context(args: &ProjectArgs, jobs: Option<usize>) -> Result<Context, CliEr
         remote,
         source_date_epoch: source_date_epoch()?,
         no_watcher: false,
+        registry_answers: Arc::default(),
     })
 }
 
@@ -238,6 +241,7 @@ fn resolver(
         update_lock,
         locked: args.locked,
         home,
+        registry_answers: ctx.registry_answers.clone(),
         ..ResolverOptions::default()
     })
     .with_download_reporter(std::sync::Arc::new(

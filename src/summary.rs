@@ -7,7 +7,7 @@ use kiln_engine::remote::RemoteOutcome;
 use kiln_engine::report::{RunReport, StepReport, StepStatus};
 use serde_json::{Value, json};
 
-use crate::build::part_report;
+use crate::build::split_report;
 use crate::cli::Output;
 use crate::error::{CliError, print_stdout};
 use crate::session::Session;
@@ -92,8 +92,8 @@ struct Row {
 fn rows(ws: &Workspace, report: &RunReport) -> (Vec<Row>, Vec<RunReport>) {
     let mut rows = Vec::new();
     let mut reports = Vec::new();
-    for m in &ws.members {
-        let own = part_report(report, &m.prefix);
+    let prefixes: Vec<&str> = ws.members.iter().map(|m| m.prefix.as_str()).collect();
+    for (m, own) in ws.members.iter().zip(split_report(report, &prefixes)) {
         for t in &m.session.plan.targets {
             let steps = own.steps.iter().filter(|s| t.steps.contains(&s.id));
             rows.push(Row {

@@ -37,7 +37,9 @@ const EINITRD: &str = "    CONFIG_LIBVFSCORE_AUTOMOUNT_CI_EINITRD: y\n";
 const QEMU_X86: &str = "  - qemu/x86_64\n";
 
 /// A directory of `make` and `gcc` wrappers: each run of make is logged, and the greatest
-/// number of gcc processes alive at once is recorded.
+/// number of compiles (gcc with `-c`) alive at once is recorded. gcc runs that compile
+/// nothing (make's parse-time `$(shell $(CC) -dumpmachine)`, here also in kiln's dry run
+/// that estimates the object count) are not jobs of the jobserver, and are not counted.
 struct Shims {
     dir: tempfile::TempDir,
 }
@@ -49,6 +51,7 @@ impl Shims {
         let make = format!("#!/bin/sh\necho \"$*\" >> {d}/make-calls\nexec /usr/bin/make \"$@\"\n");
         let gcc = format!(
             "#!/bin/sh\n\
+             case \" $* \" in *\" -c \"*) ;; *) exec /usr/bin/gcc \"$@\" ;; esac\n\
              exec 9>{d}/lock\n\
              flock 9; n=$(( $(cat {d}/live 2>/dev/null || echo 0) + 1 )); echo $n > {d}/live\n\
              m=$(cat {d}/max 2>/dev/null || echo 0); [ $n -gt $m ] && echo $n > {d}/max; flock -u 9\n\

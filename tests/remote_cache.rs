@@ -9,6 +9,7 @@
 //! - wrong credentials: a clear message that never shows the secret; `--remote-required`
 //!   makes it fail; right ones (netrc, a bearer token file) work;
 //! - two machines building at once, then a third taking everything;
+//! - `--trace` shows each remote lookup as a span of its step;
 //! - Dockerfile states (WORKDIR, COPY, RUN) taken from the remote by a machine without
 //!   buildah, rebuilt into the same rootfs, and usable as the base of a later step.
 
@@ -35,8 +36,21 @@ fn a_second_machine_takes_every_step_from_the_remote_and_never_runs_make() {
     assert!(last_blob < last_entry, "{log}");
 
     let b = Machine::new("bob-elsewhere/deeper");
-    let (doc, err) = b.ok(&["--remote-cache", &server.url]);
+    let traces = tempfile::tempdir().unwrap();
+    let trace = traces.path().join("trace.json");
+    let trace_arg = trace.display().to_string();
+    let (doc, err) = b.ok(&["--remote-cache", &server.url, "--trace", &trace_arg]);
     assert_eq!(remotes(&doc), all("remote hit"), "{err}");
+    // The profile shows each lookup as a span of its step, with what it found.
+    let profile: serde_json::Value = serde_json::from_slice(&read(&trace)).unwrap();
+    let lookups: Vec<&serde_json::Value> = profile["traceEvents"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["name"] == "remote lookup" && e["cat"] == "remote")
+        .collect();
+    assert_eq!(lookups.len(), ACTIONS.len(), "{profile:#}");
+    assert!(lookups.iter().all(|e| e["args"]["detail"] == "remote hit"));
     assert_eq!(b.make_runs(), 0, "make ran on the second machine");
     assert!(b.kernel() == a.kernel());
     assert!(b.initrd() == a.initrd());

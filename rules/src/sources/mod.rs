@@ -79,6 +79,16 @@ pub struct ResolverOptions {
     pub git: Git,
     /// `$HOME`, to expand `~/` in sources.
     pub home: Option<PathBuf>,
+    /// Registry answers shared by the resolvers of one command (`kiln build DIR/...`: a
+    /// thousand projects on `base:latest` ask the registry once).
+    pub registry_answers: std::sync::Arc<RegistryAnswers>,
+}
+
+/// What registries answered during one command: reference and selector → the index and
+/// manifest digests, or the error (asked again only by another command).
+#[derive(Debug, Default)]
+pub struct RegistryAnswers {
+    answers: Mutex<BTreeMap<String, Result<(String, String), (String, bool)>>>,
 }
 
 /// Where a resolved source came from.

@@ -91,15 +91,46 @@ impl SourceResolver {
         if self.opts.offline {
             return self.resolve_offline(target, r, selector);
         }
-        let client = self.registry_client(r)?;
-        let (index_digest, manifest) = kiln_oci::registry::pull::resolve(&client, r, selector)
-            .map_err(|e| registry_error(r, e))?;
+        let (index, manifest) = self.ask_registry(r, selector)?;
         Ok(self.record_runtime(RuntimeEntry {
             target: target.to_string(),
             reference,
-            index: index_digest.to_string(),
-            manifest: manifest.to_string(),
+            index,
+            manifest,
         }))
+    }
+
+    /// The index and manifest `selector` picks from `r`, asked once per command.
+    fn ask_registry(&self, r: &Reference, selector: &Selector) -> Result<(String, String), SourceError> {
+        let key = format!("{r} {selector:?}");
+        let answers = &self.opts.registry_answers.answers;
+        if let Some(known) = answers.lock().unwrap_or_else(|e| e.into_inner()).get(&key) {
+            return known.clone().map_err(|(message, unreachable)| SourceError::Registry {
+                reference: r.to_string(),
+                message,
+                unreachable,
+            });
+        }
+        let answer = self.registry_client(r).and_then(|client| {
+            kiln_oci::registry::pull::resolve(&client, r, selector)
+                .map(|(index, manifest)| (index.to_string(), manifest.to_string()))
+                .map_err(|e| registry_error(r, e))
+        });
+        let kept = match &answer {
+            Ok(found) => Ok(found.clone()),
+            Err(SourceError::Registry {
+                message,
+                unreachable,
+                ..
+            }) => Err((message.clone(), *unreachable)),
+            // Not a registry's answer (credentials files): not kept.
+            Err(_) => return answer,
+        };
+        answers
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(key, kept);
+        answer
     }
 
     /// Offline: a package kiln already holds under `r` with a manifest of the platform.

@@ -335,31 +335,6 @@ impl KernelTarget {
         })
     }
 
-    /// The objects a build of this target would compile, by a `make -n` in a scratch
-    /// directory of the work directory (Unikraft's dry run writes its `.cmd` files there,
-    /// so never into the work directory a real make is using). `None` if it fails: this is
-    /// only an estimate for the progress line.
-    pub(crate) fn estimate_objects(
-        &self,
-        deps: &DepValues<'_>,
-        kconfig: &str,
-        store: &dyn kiln_engine::Store,
-    ) -> Option<u64> {
-        let scratch = self.work.join(".kiln-estimate");
-        let _ = std::fs::remove_dir_all(&scratch);
-        self.prepare_dry_run(deps, kconfig, store, &scratch).ok()?;
-        let mut setup = self.setup(deps).ok()?;
-        setup.work = scratch.clone();
-        let mut cmd = setup.command(None, &["-n".to_string()]);
-        cmd.stdin(std::process::Stdio::null())
-            .env("TMPDIR", &scratch);
-        let out = cmd.output();
-        let _ = std::fs::remove_dir_all(&scratch);
-        let out = out.ok().filter(|o| o.status.success())?;
-        let n = crate::make_output::count_dry_run_objects(&String::from_utf8_lossy(&out.stdout));
-        (n > 0).then_some(n)
-    }
-
     /// What make's `WGET` and `GIT` are for a build that fetches: kiln's shims, reading the
     /// manifest of the fetch step's result (written to the work directory), and the
     /// environment they need.

@@ -20,7 +20,6 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 
 use kiln_engine::step::{DepValues, ExecContext, Materialize, Prepared, Step, StepError};
 use kiln_engine::{Action, ActionResult, Store, ToolFingerprint};
@@ -29,6 +28,7 @@ use crate::kconfig::{KconfigValues, WORK_PLACEHOLDER, defconfig_text};
 use crate::kraftfile::{Arch, Platform};
 use crate::make::{MakeSetup, run};
 use crate::make_output::{Expected, MakeProgress, Phase, record_objects, recorded_objects};
+use crate::steps::estimate::Estimate;
 use crate::steps::sources::SourceDir;
 use crate::toolchain::Toolchains;
 
@@ -472,23 +472,18 @@ impl Step for CompileStep {
             None => Default::default(),
         };
         // A work directory without a kernel compiles everything: its count is the next
-        // build's expected total. Without a count yet, a dry run estimates one meanwhile (as
-        // a job of the jobserver, and not at all if make is done before it gets a token).
+        // build's expected total. Without a count yet, a dry run estimates one meanwhile
+        // (see `estimate.rs`), stopped if make ends first.
         let full = !t.work.join(t.kernel_file()).exists();
         let recorded = recorded_objects(&t.work);
         let progress = MakeProgress::new(ctx.events, Phase::Prepare, recorded);
-        let made = AtomicBool::new(false);
+        let estimate = Estimate::default();
         std::thread::scope(|scope| {
             if recorded.is_none() && full {
-                let (progress, kconfig, made) = (&progress, &self.deps[0], &made);
+                let (progress, kconfig, estimate) = (&progress, &self.deps[0], &estimate);
                 scope.spawn(move || {
-                    let Some(Ok(_token)) = t.jobserver.as_ref().map(|js| js.acquire()) else {
-                        return;
-                    };
-                    if made.load(Ordering::SeqCst) {
-                        return;
-                    }
-                    if let Some(objects) = t.estimate_objects(deps, kconfig, ctx.store) {
+                    if let Some(objects) = t.estimate_objects(deps, kconfig, ctx.store, estimate)
+                    {
                         progress.set_expected(Expected {
                             objects,
                             estimated: true,
@@ -496,9 +491,9 @@ impl Step for CompileStep {
                     }
                 });
             }
-            let made_it = t.make_distributed(deps, &vars, &env, &progress);
-            made.store(true, Ordering::SeqCst);
-            made_it
+            let made = t.make_distributed(deps, &vars, &env, &progress);
+            estimate.cancel();
+            made
         })?;
         let objects = progress.finish();
         if full {

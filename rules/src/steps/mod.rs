@@ -8,6 +8,7 @@
 pub mod docker;
 pub mod docker_from;
 pub mod docker_remote;
+mod estimate;
 pub mod fetch;
 pub mod initrd;
 pub mod kernel;
