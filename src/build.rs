@@ -105,16 +105,26 @@ pub fn build_workspace(
     jobs: usize,
     opts: &RunOpts<'_>,
 ) -> Result<RunReport, CliError> {
-    let parts: Vec<Part<'_>> = ws
-        .members
+    build_parts(&parts_of(ws, |_| true), jobs, opts)
+}
+
+/// The parts of `ws`: each member's steps that `keep` selects.
+pub fn parts_of<'w>(ws: &'w Workspace, keep: impl Fn(&dyn Step) -> bool) -> Vec<Part<'w>> {
+    ws.members
         .iter()
         .map(|m| Part {
             prefix: &m.prefix,
             session: &m.session,
-            steps: m.session.plan.steps.clone(),
+            steps: m
+                .session
+                .plan
+                .steps
+                .iter()
+                .filter(|s| keep(s.as_ref()))
+                .cloned()
+                .collect(),
         })
-        .collect();
-    build_parts(&parts, jobs, opts)
+        .collect()
 }
 
 /// Builds the session's plan under the project lock; saves the stat cache and the lock file.
@@ -216,16 +226,7 @@ pub fn build_parts(
 /// Runs the workspace's graph as a plan: every source hashed (through the stat cache and
 /// the watcher), nothing run, nothing written.
 pub fn plan_workspace(ws: &Workspace) -> Result<RunReport, CliError> {
-    let parts: Vec<Part<'_>> = ws
-        .members
-        .iter()
-        .map(|m| Part {
-            prefix: &m.prefix,
-            session: &m.session,
-            steps: m.session.plan.steps.clone(),
-        })
-        .collect();
-    let (graph, state) = merged(&parts)?;
+    let (graph, state) = merged(&parts_of(ws, |_| true))?;
     let store = session::open_store()?;
     let cfg = RunConfig {
         mode: Mode::Plan,
@@ -264,13 +265,18 @@ fn merged(parts: &[Part<'_>]) -> Result<(Graph, StateDir), CliError> {
 
 /// The steps of the part with `prefix`, under their own ids.
 pub fn part_report(report: &RunReport, prefix: &str) -> RunReport {
-    split_report(report, &[prefix]).pop().unwrap_or(RunReport { steps: Vec::new() })
+    split_report(report, &[prefix])
+        .pop()
+        .unwrap_or(RunReport { steps: Vec::new() })
 }
 
 /// The report of each part (by its prefix), under their own ids, in one pass (a merged
 /// graph of a thousand projects has tens of thousands of steps).
 pub fn split_report(report: &RunReport, prefixes: &[&str]) -> Vec<RunReport> {
-    let mut parts: Vec<RunReport> = prefixes.iter().map(|_| RunReport { steps: Vec::new() }).collect();
+    let mut parts: Vec<RunReport> = prefixes
+        .iter()
+        .map(|_| RunReport { steps: Vec::new() })
+        .collect();
     let index: std::collections::HashMap<&str, usize> =
         prefixes.iter().enumerate().map(|(i, p)| (*p, i)).collect();
     let unscoped = |id: &str| -> Option<(usize, usize)> {
@@ -287,7 +293,11 @@ pub fn split_report(report: &RunReport, prefixes: &[&str]) -> Vec<RunReport> {
         };
         let mut r = r.clone();
         r.id = r.id[cut..].to_string();
-        r.deps = r.deps.iter().map(|d| d[cut.min(d.len())..].to_string()).collect();
+        r.deps = r
+            .deps
+            .iter()
+            .map(|d| d[cut.min(d.len())..].to_string())
+            .collect();
         parts[i].steps.push(r);
     }
     parts

@@ -9,7 +9,7 @@
 use kiln_engine::report::StepStatus;
 use kiln_rules::plan::FetchMode;
 
-use crate::build::{Part, RunOpts, build_parts, check_succeeded};
+use crate::build::{RunOpts, build_parts, check_succeeded};
 use crate::cli::FetchArgs;
 use crate::error::CliError;
 use crate::session;
@@ -32,22 +32,7 @@ pub fn fetch(fetch_args: &FetchArgs) -> Result<(), CliError> {
         ..Default::default()
     };
     let ws = crate::workspace::open(&args.project, Some(jobs), &extras, args.keep_going)?;
-    let parts: Vec<Part<'_>> = ws
-        .members
-        .iter()
-        .map(|m| Part {
-            prefix: &m.prefix,
-            session: &m.session,
-            steps: m
-                .session
-                .plan
-                .steps
-                .iter()
-                .filter(|st| FETCH_KINDS.contains(&st.kind()))
-                .cloned()
-                .collect(),
-        })
-        .collect();
+    let parts = crate::build::parts_of(&ws, |st| FETCH_KINDS.contains(&st.kind()));
     let opts = RunOpts::of(args);
     let report = crate::build::traced(&args.show, "fetch", || build_parts(&parts, jobs, &opts))?;
     for b in &ws.broken {

@@ -26,7 +26,7 @@ use crate::build::{RunOpts, build_workspace, plan_workspace, report_build};
 use crate::cli::{BuildArgs, BuildCmd, RunArgs};
 use crate::error::CliError;
 use crate::session;
-use crate::workspace::{self, Member, Workspace};
+use crate::workspace::{self, Workspace};
 
 /// How long the roots must stay quiet after a change before the build starts.
 const SETTLE: Duration = Duration::from_millis(200);
@@ -228,18 +228,7 @@ pub fn run(args: &RunArgs) -> Result<(), CliError> {
         keep_going: false,
         show: args.show.clone(),
     };
-    let open = || {
-        let session = crate::run::open_one_target(args, jobs)?;
-        Ok(Workspace {
-            members: vec![Member {
-                rel: String::new(),
-                prefix: String::new(),
-                session,
-            }],
-            broken: Vec::new(),
-            many: false,
-        })
-    };
+    let open = || crate::run::open_one_target(args, jobs).map(Workspace::single);
     let mut machine = Machine::default();
     let result = watch_loop(&build, jobs, open, |ws, report| {
         if let Err(e) = crate::build::check_succeeded(report) {

@@ -49,6 +49,21 @@ pub struct Workspace {
     pub many: bool,
 }
 
+impl Workspace {
+    /// One project, its steps under their own ids.
+    pub fn single(session: Session) -> Workspace {
+        Workspace {
+            members: vec![Member {
+                rel: String::new(),
+                prefix: String::new(),
+                session,
+            }],
+            broken: Vec::new(),
+            many: false,
+        }
+    }
+}
+
 /// `DIR/...` -> `DIR` (`./...` and `...` -> `.`), or `None` for a plain directory.
 pub fn pattern_root(dir: &Path) -> Option<PathBuf> {
     let s = dir.to_str()?;
@@ -128,15 +143,7 @@ pub fn open_ctx(
         adjust(&mut ctx);
         let project = Project::load(&args.dir, args.kraftfile.as_deref(), &process_env)?;
         let session = session::open_in(&ctx, args, project, extras.clone(), true)?;
-        return Ok(Workspace {
-            members: vec![Member {
-                rel: String::new(),
-                prefix: String::new(),
-                session,
-            }],
-            broken: Vec::new(),
-            many: false,
-        });
+        return Ok(Workspace::single(session));
     };
     if args.kraftfile.is_some() {
         return Err(CliError::Usage(

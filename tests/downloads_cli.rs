@@ -514,3 +514,33 @@ fn the_compile_key_of_an_app_with_a_cloned_library_is_the_same_for_any_cache_dir
         ["app: hello from the tarball", "app: wave from the clone"]
     );
 }
+
+#[test]
+fn a_slow_download_on_a_terminal_is_a_live_line_with_bytes_and_rate() {
+    let w = World::new();
+    let server = Server::start(&w);
+    publish_tarball(&server, &w, "slowly");
+    let repo = wave_repo(&w);
+    let path = "slow/greet-1.0.tar.gz";
+    let (greet, wave) = libraries_from(&w, &server, &repo, path);
+    let p = app(&w, "live", &greet, &wave);
+    let out = w
+        .kiln(&p)
+        .args(["fetch", "--progress", "tty"])
+        .output()
+        .expect("run kiln");
+    let err = text(&out.stderr);
+    assert!(out.status.success(), "{err}");
+    let url = server.url(path);
+    // Redrawn in place (`--progress tty` draws even into this pipe), with bytes and rate.
+    assert!(err.contains("\x1b["), "{err:?}");
+    let live = err
+        .split(['\r', '\n'])
+        .find(|l| l.contains(&format!("kiln: downloading {url}: ")) && l.contains("/s"))
+        .unwrap_or_else(|| panic!("no live download line: {err:?}"));
+    assert!(live.contains(" B of ") || live.contains("iB of "), "{live}");
+    assert!(
+        err.contains(&format!("kiln: downloaded {url}: ")),
+        "{err:?}"
+    );
+}

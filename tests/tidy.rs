@@ -64,19 +64,59 @@ fn every_rust_file_has_a_module_doc_and_a_sane_length() {
     assert!(problems.is_empty(), "{}", problems.join("\n"));
 }
 
-/// The `kiln-*` crates a manifest depends on (normal dependencies only).
-fn kiln_deps(manifest: &str) -> Vec<String> {
+/// The crates a manifest depends on (normal dependencies only) whose names start with
+/// `prefix`.
+fn deps_named(manifest: &str, prefix: &str) -> Vec<String> {
     let text = std::fs::read_to_string(root().join(manifest)).unwrap_or_default();
     let doc: toml::Table = text.parse().unwrap_or_default();
     doc.get("dependencies")
         .and_then(|d| d.as_table())
         .map(|t| {
             t.keys()
-                .filter(|k| k.starts_with("kiln-"))
+                .filter(|k| k.starts_with(prefix))
                 .cloned()
                 .collect()
         })
         .unwrap_or_default()
+}
+
+/// The `kiln-*` crates a manifest depends on.
+fn kiln_deps(manifest: &str) -> Vec<String> {
+    deps_named(manifest, "kiln-")
+}
+
+/// Only the binary knows argv and the terminal: no library depends on clap (or its
+/// completion and manual generators) or on indicatif. Libraries report progress as engine
+/// events and values, never by drawing.
+#[test]
+fn only_the_binary_knows_argv_and_the_terminal() {
+    let libraries = [
+        "engine",
+        "cache",
+        "rules",
+        "oci",
+        "dockerfile",
+        "remote",
+        "fetch",
+        "vmm",
+        "watch",
+    ];
+    for lib in libraries {
+        let manifest = format!("{lib}/Cargo.toml");
+        for terminal in ["clap", "indicatif", "console"] {
+            assert_eq!(
+                deps_named(&manifest, terminal),
+                Vec::<String>::new(),
+                "{manifest}"
+            );
+        }
+    }
+    for needed in ["clap", "clap_complete", "clap_mangen", "indicatif"] {
+        assert!(
+            deps_named("Cargo.toml", needed).contains(&needed.to_string()),
+            "{needed}"
+        );
+    }
 }
 
 #[test]

@@ -59,34 +59,31 @@ fn assert_nested(doc: &Value) {
     }
 }
 
-#[test]
-fn a_kernel_builds_profile_has_steps_in_lanes_and_makes_phases_inside() {
-    let w = World::new();
-    let p = kernel_project(&w, "traced", "");
+/// `kiln build -j 1 --trace`, which must succeed: the profile. One worker: the lanes and
+/// the order of the steps are the same on every run.
+fn traced_build(w: &World, p: &std::path::Path) -> Value {
     let trace = w.dir("out").join("build.json");
-    // One worker: the lanes and the order of the steps are the same on every run.
     let out = w
-        .kiln(&p)
+        .kiln(p)
         .args(["build", "-j", "1", "--trace"])
         .arg(&trace)
         .output()
         .expect("run kiln");
     assert!(out.status.success(), "{}", text(&out.stderr));
-    let doc: Value = serde_json::from_slice(&read(&trace)).expect("the trace is JSON");
+    serde_json::from_slice(&read(&trace)).expect("the trace is JSON")
+}
+
+#[test]
+fn a_kernel_builds_profile_has_steps_in_lanes_and_makes_phases_inside() {
+    let w = World::new();
+    let p = kernel_project(&w, "traced", "");
+    let doc = traced_build(&w, &p);
     assert_eq!(doc["displayTimeUnit"], "ms");
     assert_nested(&doc);
     golden("trace_kernel_build.txt", &structure(&doc));
 
     // A no-op: every action up to date, no make, so no phase.
-    let out = w
-        .kiln(&p)
-        .args(["build", "-j", "1", "--trace"])
-        .arg(&trace)
-        .output()
-        .expect("run kiln");
-    assert!(out.status.success(), "{}", text(&out.stderr));
-    let doc: Value = serde_json::from_slice(&read(&trace)).unwrap();
-    let s = structure(&doc);
+    let s = structure(&traced_build(&w, &p));
     assert!(
         s.contains("compile qemu-x86_64/compile status=up-to-date cache=up to date"),
         "{s}"

@@ -91,6 +91,17 @@ impl Drop for Watching {
     }
 }
 
+/// `kiln ps -o json` of the watch's state directory.
+fn machines(w: &World, p: &Path) -> serde_json::Value {
+    let state = w.dir("state");
+    let ps = w
+        .kiln(p)
+        .env("XDG_STATE_HOME", state)
+        .args(["ps", "-o", "json"])
+        .output();
+    json(&ps.expect("kiln ps").stdout)
+}
+
 fn motd_in_initrd(p: &Path) -> String {
     let cpio = parse_cpio(&read(&initramfs(p, "x86_64")));
     text(&cpio.get("etc/motd").data)
@@ -201,31 +212,19 @@ fn run_watch_boots_each_good_build_and_keeps_the_machine_through_a_bad_one() {
     watch.wait_for("the failed build", 1, |s| {
         s.stderr().matches("the machine keeps running").count()
     });
-    let ps = w
-        .kiln(&p)
-        .env("XDG_STATE_HOME", w.dir("state"))
-        .args(["ps", "-o", "json"])
-        .output()
-        .unwrap();
-    let machines = json(&ps.stdout);
-    let running: Vec<_> = machines
+    let listed = machines(&w, &p);
+    let running: Vec<_> = listed
         .as_array()
         .unwrap()
         .iter()
         .filter(|m| m["status"] == "running")
         .collect();
-    assert_eq!(running.len(), 1, "{machines:#}");
+    assert_eq!(running.len(), 1, "{listed:#}");
     let boots_before = boots(&watch);
     assert_eq!(boots_before, 2);
 
     assert_eq!(watch.interrupt(), 0);
-    let ps = w
-        .kiln(&p)
-        .env("XDG_STATE_HOME", w.dir("state"))
-        .args(["ps", "-o", "json"])
-        .output()
-        .unwrap();
-    let left = json(&ps.stdout);
+    let left = machines(&w, &p);
     assert!(
         left.as_array()
             .unwrap()

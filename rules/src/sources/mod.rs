@@ -88,8 +88,12 @@ pub struct ResolverOptions {
 /// manifest digests, or the error (asked again only by another command).
 #[derive(Debug, Default)]
 pub struct RegistryAnswers {
-    answers: Mutex<BTreeMap<String, Result<(String, String), (String, bool)>>>,
+    answers: Mutex<BTreeMap<String, RegistryAnswer>>,
 }
+
+/// The index and manifest digests a registry gave, or its error: the message, and whether
+/// the registry was unreachable.
+type RegistryAnswer = Result<(String, String), (String, bool)>;
 
 /// Where a resolved source came from.
 #[derive(Debug, Clone, PartialEq, Eq)]

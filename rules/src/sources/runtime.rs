@@ -101,15 +101,21 @@ impl SourceResolver {
     }
 
     /// The index and manifest `selector` picks from `r`, asked once per command.
-    fn ask_registry(&self, r: &Reference, selector: &Selector) -> Result<(String, String), SourceError> {
+    fn ask_registry(
+        &self,
+        r: &Reference,
+        selector: &Selector,
+    ) -> Result<(String, String), SourceError> {
         let key = format!("{r} {selector:?}");
         let answers = &self.opts.registry_answers.answers;
         if let Some(known) = answers.lock().unwrap_or_else(|e| e.into_inner()).get(&key) {
-            return known.clone().map_err(|(message, unreachable)| SourceError::Registry {
-                reference: r.to_string(),
-                message,
-                unreachable,
-            });
+            return known
+                .clone()
+                .map_err(|(message, unreachable)| SourceError::Registry {
+                    reference: r.to_string(),
+                    message,
+                    unreachable,
+                });
         }
         let answer = self.registry_client(r).and_then(|client| {
             kiln_oci::registry::pull::resolve(&client, r, selector)

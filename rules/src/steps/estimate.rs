@@ -35,7 +35,10 @@ impl Estimate {
     }
 
     fn cancelled(&self) -> bool {
-        matches!(*self.running.lock().unwrap_or_else(|e| e.into_inner()), Some(None))
+        matches!(
+            *self.running.lock().unwrap_or_else(|e| e.into_inner()),
+            Some(None)
+        )
     }
 }
 

@@ -482,8 +482,7 @@ impl Step for CompileStep {
             if recorded.is_none() && full {
                 let (progress, kconfig, estimate) = (&progress, &self.deps[0], &estimate);
                 scope.spawn(move || {
-                    if let Some(objects) = t.estimate_objects(deps, kconfig, ctx.store, estimate)
-                    {
+                    if let Some(objects) = t.estimate_objects(deps, kconfig, ctx.store, estimate) {
                         progress.set_expected(Expected {
                             objects,
                             estimated: true,
