@@ -153,21 +153,7 @@ pub fn build_parts(
             crate::console::line(crate::render::project_lines(&p.session.project).trim_end());
         }
     }
-    let mut state_dirs: Vec<_> = parts
-        .iter()
-        .map(|p| p.session.project.state_dir())
-        .collect();
-    state_dirs.sort();
-    state_dirs.dedup();
-    let _locks = state_dirs
-        .iter()
-        .map(|d| lock_project(d))
-        .collect::<Result<Vec<File>, CliError>>()?;
-    // What builds killed before they finished left behind (files of live writers stay).
-    for p in parts {
-        p.session.project.remove_dead_temps();
-    }
-    kiln_rules::sources::GitCache::remove_dead_temps(&session::cache_dir()?);
+    let _locks = lock_projects(parts)?;
     let opened;
     let store = match opts.scratch {
         Some(s) => s,
@@ -186,19 +172,16 @@ pub fn build_parts(
     let (graph, state) = merged(parts)?;
     let progress = Progress::new(opts.explain, opts.tool_output);
     let sink = crate::trace::TraceSink { inner: &progress };
+    // The remote cache the command chose (shared by all projects); none for a scratch build.
     let choice = parts
         .first()
         .and_then(|p| p.session.remote.as_ref())
         .filter(|_| opts.scratch.is_none());
     let cache = choice.map(crate::remote::open).transpose()?;
-    let settings = match (&cache, choice) {
-        (Some(c), Some(choice)) => Some(RemoteSettings::new(
-            c.as_ref(),
-            choice.upload && store.read_only().is_none(),
-            choice.required,
-        )),
-        _ => None,
-    };
+    let settings = cache.as_ref().zip(choice).map(|(c, choice)| {
+        let upload = choice.upload && store.read_only().is_none();
+        RemoteSettings::new(c.as_ref(), upload, choice.required)
+    });
     let cfg = RunConfig {
         mode: Mode::Build,
         jobs,
@@ -261,13 +244,6 @@ fn merged(parts: &[Part<'_>]) -> Result<(Graph, StateDir), CliError> {
     let graph = Graph::new(steps)
         .map_err(|e| CliError::Failed(format!("internal error in the plan: {e}")))?;
     Ok((graph, states))
-}
-
-/// The steps of the part with `prefix`, under their own ids.
-pub fn part_report(report: &RunReport, prefix: &str) -> RunReport {
-    split_report(report, &[prefix])
-        .pop()
-        .unwrap_or(RunReport { steps: Vec::new() })
 }
 
 /// The report of each part (by its prefix), under their own ids, in one pass (a merged
@@ -351,6 +327,27 @@ pub fn check_succeeded(report: &RunReport) -> Result<(), CliError> {
     } else {
         CliError::ReportedUnresolved
     })
+}
+
+/// Takes every part's project lock (in path order, so two merged builds cannot deadlock),
+/// then removes what builds killed before they finished left behind in those projects
+/// (files of live writers stay).
+fn lock_projects(parts: &[Part<'_>]) -> Result<Vec<File>, CliError> {
+    let mut state_dirs: Vec<_> = parts
+        .iter()
+        .map(|p| p.session.project.state_dir())
+        .collect();
+    state_dirs.sort();
+    state_dirs.dedup();
+    let locks = state_dirs
+        .iter()
+        .map(|d| lock_project(d))
+        .collect::<Result<Vec<File>, CliError>>()?;
+    for p in parts {
+        p.session.project.remove_dead_temps();
+    }
+    kiln_rules::sources::GitCache::remove_dead_temps(&session::cache_dir()?);
+    Ok(locks)
 }
 
 /// Takes the project's build lock, saying so when another build holds it.

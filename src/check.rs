@@ -17,7 +17,7 @@ use kiln_cache::LocalStore;
 use kiln_engine::report::{RunReport, StepReport};
 use kiln_engine::{OutputFile, Store};
 
-use crate::build::{Part, RunOpts, build_parts, part_report};
+use crate::build::{Part, RunOpts, build_parts, split_report};
 use crate::cli::BuildArgs;
 use crate::error::CliError;
 use crate::session;
@@ -84,6 +84,19 @@ fn check_dir(state_dir: &Path) -> PathBuf {
     state_dir.join("check")
 }
 
+/// What the comparison found.
+#[derive(Default)]
+struct Findings {
+    /// Action steps compared.
+    checked: usize,
+    /// Outputs of steps rebuilt from the same inputs that differ.
+    differences: Vec<Difference>,
+    /// Steps rebuilt from other inputs (after a difference) whose outputs differ too.
+    consequences: Vec<String>,
+    /// Steps whose rebuild failed.
+    failed: Vec<String>,
+}
+
 fn compare_all(
     ws: &Workspace,
     reference: &RunReport,
@@ -91,42 +104,46 @@ fn compare_all(
     cache: &LocalStore,
     scratch: &LocalStore,
 ) -> Result<(), CliError> {
-    let mut checked = 0;
-    let mut differences = Vec::new();
-    let mut consequences = Vec::new();
-    let mut failed = Vec::new();
-    for m in &ws.members {
-        let (before, after) = (
-            part_report(reference, &m.prefix),
-            part_report(again, &m.prefix),
-        );
+    let mut found = Findings::default();
+    let prefixes: Vec<&str> = ws.members.iter().map(|m| m.prefix.as_str()).collect();
+    let before = split_report(reference, &prefixes);
+    let after = split_report(again, &prefixes);
+    for ((m, before), after) in ws.members.iter().zip(&before).zip(&after) {
         let diff_dir = check_dir(&m.session.project.state_dir()).join("diff");
-        for r in before
+        let actions = before
             .steps
             .iter()
-            .filter(|r| r.key.is_some() && r.result.is_some())
-        {
+            .filter(|r| r.key.is_some() && r.result.is_some());
+        for r in actions {
             let shown = format!("{}{}", m.prefix, r.id);
-            let Some(a) = after
+            let rebuilt = after
                 .steps
                 .iter()
-                .find(|a| a.id == r.id && a.result.is_some())
-            else {
-                failed.push(shown);
+                .find(|a| a.id == r.id && a.result.is_some());
+            let Some(a) = rebuilt else {
+                found.failed.push(shown);
                 continue;
             };
-            checked += 1;
+            found.checked += 1;
             if a.key != r.key {
                 if outputs_differ(r, a) {
-                    consequences.push(shown);
+                    found.consequences.push(shown);
                 }
                 continue;
             }
             let dir = diff_dir.join(shown.replace(['/', ':'], "_"));
-            differences.extend(compare_step(&shown, r, a, cache, scratch, &dir)?);
+            found
+                .differences
+                .extend(compare_step(&shown, r, a, cache, scratch, &dir)?);
         }
     }
-    if differences.is_empty() && failed.is_empty() && consequences.is_empty() {
+    say(ws, &found)
+}
+
+/// The verdict: `reproducible: N steps checked`, or each difference and exit 1.
+fn say(ws: &Workspace, found: &Findings) -> Result<(), CliError> {
+    let checked = found.checked;
+    if found.differences.is_empty() && found.failed.is_empty() && found.consequences.is_empty() {
         let steps = if checked == 1 { "step" } else { "steps" };
         crate::console::line(&format!(
             "kiln: reproducible: {checked} {steps} checked (each rebuilt in a scratch \
@@ -137,7 +154,7 @@ fn compare_all(
         }
         return Ok(());
     }
-    for d in &differences {
+    for d in &found.differences {
         let at = match d.offset {
             Some(o) => format!("first differs at byte {o}"),
             None => "is missing from one of them".to_string(),
@@ -153,27 +170,23 @@ fn compare_all(
             d.rebuilt.display()
         ));
     }
-    if !consequences.is_empty() {
+    if !found.consequences.is_empty() {
         crate::console::line(&format!(
             "kiln: also different, rebuilt from the different outputs above: {}",
-            consequences.join(", ")
+            found.consequences.join(", ")
         ));
     }
-    if !failed.is_empty() {
+    if !found.failed.is_empty() {
         crate::console::line(&format!(
             "kiln: the rebuild of these steps failed: {}",
-            failed.join(", ")
+            found.failed.join(", ")
         ));
     }
+    let differing: std::collections::BTreeSet<&str> =
+        found.differences.iter().map(|d| d.step.as_str()).collect();
+    let bad = differing.len() + found.consequences.len() + found.failed.len();
     crate::console::line(&format!(
-        "error: the build is not reproducible: {} of {checked} steps differ",
-        differences
-            .iter()
-            .map(|d| d.step.as_str())
-            .collect::<std::collections::BTreeSet<_>>()
-            .len()
-            + consequences.len()
-            + failed.len()
+        "error: the build is not reproducible: {bad} of {checked} steps differ"
     ));
     Err(CliError::Reported)
 }

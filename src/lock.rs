@@ -48,7 +48,7 @@ fn pull_runtimes(s: &session::Session) -> Result<(), CliError> {
     for pin in pins.values() {
         let record = s
             .resolver
-            .pull_runtime(pin, &store)
+            .pull_runtime(pin, &store, &crate::registry::Bar::new())
             .map_err(|e| CliError::Failed(e.to_string()))?;
         eprintln!(
             "kiln: {} holds the runtime of {} ({})",

@@ -274,12 +274,13 @@ pub fn login(args: &LoginArgs) -> Result<(), CliError> {
 
 /// The progress of a registry's blob transfers (see [`crate::console::Transfer`]): bytes and
 /// rate, live on a terminal, every ten seconds in a log; quick ones print nothing.
-struct Bar {
+pub struct Bar {
     state: Mutex<Option<(crate::console::Transfer, u64, u64)>>,
 }
 
 impl Bar {
-    fn new() -> Bar {
+    /// A display for the transfers of one command.
+    pub fn new() -> Bar {
         Bar {
             state: Mutex::new(None),
         }

@@ -126,21 +126,8 @@ pub fn open(
     extras: &Extras,
     keep_going: bool,
 ) -> Result<Workspace, CliError> {
-    open_ctx(args, jobs, extras, keep_going, |_| {})
-}
-
-/// [`open`], with a change to the shared context first (`--check` plans without the
-/// watcher).
-pub fn open_ctx(
-    args: &ProjectArgs,
-    jobs: Option<usize>,
-    extras: &Extras,
-    keep_going: bool,
-    adjust: impl FnOnce(&mut session::Context),
-) -> Result<Workspace, CliError> {
     let Some(root) = pattern_root(&args.dir) else {
-        let mut ctx = session::context(args, jobs)?;
-        adjust(&mut ctx);
+        let ctx = session::context(args, jobs)?;
         let project = Project::load(&args.dir, args.kraftfile.as_deref(), &process_env)?;
         let session = session::open_in(&ctx, args, project, extras.clone(), true)?;
         return Ok(Workspace::single(session));
@@ -158,8 +145,7 @@ pub fn open_ctx(
             KRAFTFILE_NAMES.join(", ")
         )));
     }
-    let mut ctx = session::context(args, jobs)?;
-    adjust(&mut ctx);
+    let ctx = session::context(args, jobs)?;
     let planned: Vec<(String, Result<Session, CliError>)> = dirs
         .par_iter()
         .map(|dir| {
@@ -170,6 +156,14 @@ pub fn open_ctx(
             (rel, session)
         })
         .collect();
+    gather(planned, keep_going)
+}
+
+/// The planned projects of `DIR/...`, or the first failure (without `keep_going`).
+fn gather(
+    planned: Vec<(String, Result<Session, CliError>)>,
+    keep_going: bool,
+) -> Result<Workspace, CliError> {
     let mut ws = Workspace {
         members: Vec::new(),
         broken: Vec::new(),

@@ -3,6 +3,7 @@
 //! project on it that builds offline without it, pins it in Kraftfile.lock, pulls it and
 //! boots it under QEMU with its own initrd and command line; a package of that project run
 //! as `kiln run REF` on another machine; and the errors for what the index does not hold.
+//! The pulls of a build are spans of its kernel step in `--trace`.
 
 mod common;
 
@@ -98,10 +99,27 @@ fn a_runtime_project_runs_on_the_kernel_it_pulls() {
         "{plan}"
     );
 
-    let (console, err) = dev.ok(&p, &["run", "-W", "--rm"]);
+    let trace = dev.w.scratch.path().join("run-trace.json");
+    let trace_arg = trace.display().to_string();
+    let (console, err) = dev.ok(&p, &["run", "-W", "--rm", "--trace", &trace_arg]);
     assert!(
         console.contains("app: greeting: from the registry"),
         "the pulled kernel boots:\n{console}\n{err}"
+    );
+    // Each blob the kernel step pulled is a span of that step in the profile.
+    let profile: Value = serde_json::from_slice(&read(&trace)).unwrap();
+    let pulls: Vec<&Value> = profile["traceEvents"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["args"]["step"] == "qemu-x86_64/kernel")
+        .filter(|e| e["name"].as_str().is_some_and(|n| n.starts_with("pull ")))
+        .collect();
+    assert!(!pulls.is_empty(), "{profile:#}");
+    assert!(
+        pulls
+            .iter()
+            .all(|e| e["args"]["detail"].as_str().unwrap().ends_with(" bytes"))
     );
     assert!(
         console.contains("initrd-data: etc/motd: welcome to kiln\\n"),

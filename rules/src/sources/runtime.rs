@@ -12,7 +12,6 @@ use kiln_engine::Store;
 use kiln_oci::Sha256;
 use kiln_oci::reference::Reference;
 use kiln_oci::registry::auth::AuthFiles;
-use kiln_oci::registry::client::NoProgress;
 use kiln_oci::registry::pull::Selector;
 use kiln_oci::registry::{Client, RegistryError};
 use kiln_oci::store::{PackageRecord, PackageStore};
@@ -183,11 +182,13 @@ impl SourceResolver {
         entry
     }
 
-    /// The package holding `pin`'s manifest, its blobs in `store`: what kiln holds, or pulled.
+    /// The package holding `pin`'s manifest, its blobs in `store`: what kiln holds, or pulled
+    /// (each blob's bytes told to `progress`).
     pub fn pull_runtime(
         &self,
         pin: &RuntimeEntry,
         store: &dyn Store,
+        progress: &dyn kiln_oci::registry::TransferProgress,
     ) -> Result<PackageRecord, SourceError> {
         let bad = |message: String| SourceError::Registry {
             reference: pin.reference.clone(),
@@ -225,15 +226,8 @@ impl SourceResolver {
             digest: Some(manifest),
             ..Selector::default()
         };
-        kiln_oci::registry::pull::pull(
-            &client,
-            &by_digest,
-            &selector,
-            store,
-            &packages,
-            &NoProgress,
-        )
-        .map_err(|e| registry_error(&r, e))
+        kiln_oci::registry::pull::pull(&client, &by_digest, &selector, store, &packages, progress)
+            .map_err(|e| registry_error(&r, e))
     }
 }
 

@@ -13,7 +13,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use kiln_engine::step::{
-    DepValues, ExecContext, Materialize, Prepared, SourceValue, Step, StepError,
+    DepValues, ExecContext, Materialize, Prepared, SourceValue, Step, StepError, StepEvents,
 };
 use kiln_engine::{Action, ActionResult, Digest};
 use kiln_oci::Reference;
@@ -110,9 +110,10 @@ impl Step for RuntimeKernelStep {
     ) -> Result<ActionResult, StepError> {
         let pin = deps.data::<RuntimeEntry>(&self.deps[0])?;
         let store = ctx.store;
+        let progress = BytesProgress::new(ctx.events);
         let record = self
             .resolver
-            .pull_runtime(pin, store)
+            .pull_runtime(pin, store, &progress)
             .map_err(|e| match e {
                 SourceError::NeedsNetwork { .. } => StepError::Unresolved(e.to_string()),
                 e => StepError::Failed(e.to_string()),
@@ -173,5 +174,51 @@ impl Step for RuntimeKernelStep {
             output: "kernel".into(),
             dest: self.dest.clone(),
         }]
+    }
+}
+
+/// A registry transfer inside a step, told as the step's progress (bytes and rate on its
+/// live line) and, once each blob is in, as a span of the step (`pull <digest>` in a trace).
+struct BytesProgress<'a> {
+    events: StepEvents<'a>,
+    /// The blob moving now: its label, bytes moved, bytes in all, and when it began.
+    now: std::sync::Mutex<Option<(String, u64, u64, std::time::Instant)>>,
+}
+
+impl<'a> BytesProgress<'a> {
+    fn new(events: StepEvents<'a>) -> Self {
+        BytesProgress {
+            events,
+            now: std::sync::Mutex::new(None),
+        }
+    }
+}
+
+impl kiln_oci::registry::TransferProgress for BytesProgress<'_> {
+    fn start(&self, label: &str, total: u64) {
+        if let Ok(mut now) = self.now.lock() {
+            *now = Some((label.to_string(), 0, total, std::time::Instant::now()));
+        }
+    }
+    fn advance(&self, n: u64) {
+        let Ok(mut now) = self.now.lock() else { return };
+        if let Some((label, done, total, _)) = now.as_mut() {
+            *done += n;
+            self.events.progress(&kiln_engine::report::StepProgress {
+                phase: Some(label.clone()),
+                done: *done,
+                total: Some(*total),
+                estimated: false,
+                unit: kiln_engine::report::ProgressUnit::Bytes,
+            });
+        }
+    }
+    fn finish(&self) {
+        let Ok(mut now) = self.now.lock() else { return };
+        if let Some((label, done, _, started)) = now.take() {
+            let detail = format!("{done} bytes");
+            let end = std::time::Instant::now();
+            self.events.span(&label, started, end, Some(&detail));
+        }
     }
 }
