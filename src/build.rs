@@ -209,7 +209,12 @@ pub fn build_parts(
 /// Runs the workspace's graph as a plan: every source hashed (through the stat cache and
 /// the watcher), nothing run, nothing written.
 pub fn plan_workspace(ws: &Workspace) -> Result<RunReport, CliError> {
-    let (graph, state) = merged(&parts_of(ws, |_| true))?;
+    plan_parts(&parts_of(ws, |_| true))
+}
+
+/// [`plan_workspace`] of some parts (one session's whole plan, for `kiln lock`).
+pub fn plan_parts(parts: &[Part<'_>]) -> Result<RunReport, CliError> {
+    let (graph, state) = merged(parts)?;
     let store = session::open_store()?;
     let cfg = RunConfig {
         mode: Mode::Plan,

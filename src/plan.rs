@@ -19,14 +19,9 @@ pub fn plan(args: &PlanArgs) -> Result<(), CliError> {
     };
     let ws = crate::workspace::open(&args.project, None, &extras, false)?;
     // One run of the merged graph (one store, one state lookup per step), split by project.
-    let reports = match ws.many {
-        false => vec![session::plan_report(&ws.members[0].session)?],
-        true => {
-            let merged = crate::build::plan_workspace(&ws)?;
-            let prefixes: Vec<&str> = ws.members.iter().map(|m| m.prefix.as_str()).collect();
-            crate::build::split_report(&merged, &prefixes)
-        }
-    };
+    let merged = crate::build::plan_workspace(&ws)?;
+    let prefixes: Vec<&str> = ws.members.iter().map(|m| m.prefix.as_str()).collect();
+    let reports = crate::build::split_report(&merged, &prefixes);
     let mut docs = Vec::new();
     let mut text = String::new();
     for (m, report) in ws.members.iter().zip(reports) {

@@ -6,7 +6,6 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use kiln_cache::LocalStore;
-use kiln_engine::graph::Graph;
 use kiln_engine::report::{RunReport, StepStatus};
 use kiln_rules::kraftfile::process_env;
 use kiln_rules::plan::{BuildPlan, FetchMode, PlanOptions, plan};
@@ -27,8 +26,6 @@ pub struct Session {
     pub project: Project,
     /// Its plan.
     pub plan: BuildPlan,
-    /// The checked graph of the plan's steps.
-    pub graph: Graph,
     /// The source resolver the plan's sources steps use.
     pub resolver: Arc<SourceResolver>,
     /// Kraftfile.lock as it was before this run.
@@ -166,12 +163,9 @@ pub fn open_in(
         ..opts
     };
     let plan = plan(&project, &opts, &process_env)?;
-    let graph = Graph::new(plan.steps.clone())
-        .map_err(|e| CliError::Failed(format!("internal error in the plan: {e}")))?;
     Ok(Session {
         project,
         plan,
-        graph,
         resolver,
         lock,
         remote: ctx.remote.clone(),
@@ -335,16 +329,10 @@ pub fn update_lock(s: &Session, report: &RunReport, locked: bool) -> Result<(), 
 /// Runs the session's graph in plan mode: resolves everything, runs nothing, writes no
 /// project state.
 pub fn plan_report(s: &Session) -> Result<RunReport, CliError> {
-    let store = open_store()?;
-    let state = kiln_engine::state::StateDir::new(&s.project.state_dir().join("state"));
-    let cfg = kiln_engine::run::RunConfig {
-        mode: kiln_engine::run::Mode::Plan,
-        jobs: jobs(None)?,
-        store: &store,
-        state: &state,
-        events: &kiln_engine::report::NoEvents,
-        remote: None,
-        keep_going: true,
+    let part = crate::build::Part {
+        prefix: "",
+        session: s,
+        steps: s.plan.steps.clone(),
     };
-    Ok(kiln_engine::run::run(&s.graph, &cfg))
+    crate::build::plan_parts(&[part])
 }

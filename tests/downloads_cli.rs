@@ -349,14 +349,23 @@ fn a_bad_download_is_a_clear_error_and_caches_nothing() {
     );
 }
 
+/// The path of the tarball the server sends slowly.
+const SLOW: &str = "slow/greet-1.0.tar.gz";
+
+/// A server sending the library's tarball slowly, and the libraries that fetch it.
+fn slow_libraries(w: &World) -> (Server, PathBuf, PathBuf) {
+    let server = Server::start(w);
+    publish_tarball(&server, w, "slowly");
+    let repo = wave_repo(w);
+    let (greet, wave) = libraries_from(w, &server, &repo, SLOW);
+    (server, greet, wave)
+}
+
 #[test]
 fn parallel_targets_and_processes_share_one_slow_download_with_progress() {
     let w = World::new();
-    let server = Server::start(&w);
-    publish_tarball(&server, &w, "slowly");
-    let repo = wave_repo(&w);
-    let path = "slow/greet-1.0.tar.gz";
-    let (greet, wave) = libraries_from(&w, &server, &repo, path);
+    let (server, greet, wave) = slow_libraries(&w);
+    let path = SLOW;
     let a = app(&w, "alpha", &greet, &wave);
     let kraftfile = text(&read(&a.join("Kraftfile")));
     write(
@@ -518,11 +527,8 @@ fn the_compile_key_of_an_app_with_a_cloned_library_is_the_same_for_any_cache_dir
 #[test]
 fn a_slow_download_on_a_terminal_is_a_live_line_with_bytes_and_rate() {
     let w = World::new();
-    let server = Server::start(&w);
-    publish_tarball(&server, &w, "slowly");
-    let repo = wave_repo(&w);
-    let path = "slow/greet-1.0.tar.gz";
-    let (greet, wave) = libraries_from(&w, &server, &repo, path);
+    let (server, greet, wave) = slow_libraries(&w);
+    let path = SLOW;
     let p = app(&w, "live", &greet, &wave);
     let out = w
         .kiln(&p)
